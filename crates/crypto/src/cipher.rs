@@ -53,7 +53,13 @@ pub trait AeadKey: Send + Sync {
     /// Encrypts `in_out` in place and returns the tag.
     fn seal(&self, nonce: &[u8; GCM_NONCE_LEN], aad: &[u8], in_out: &mut [u8]) -> Result<[u8; GCM_TAG_LEN], Error>;
     /// Checks the tag and decrypts `in_out` in place; on failure `in_out` is unspecified.
-    fn open(&self, nonce: &[u8; GCM_NONCE_LEN], aad: &[u8], in_out: &mut [u8], tag: &[u8; GCM_TAG_LEN]) -> Result<(), Error>;
+    fn open(
+        &self,
+        nonce: &[u8; GCM_NONCE_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag: &[u8; GCM_TAG_LEN],
+    ) -> Result<(), Error>;
 }
 
 /// Appends PKCS#7 padding to a whole number of 16-byte blocks.
@@ -66,7 +72,7 @@ pub fn pkcs7_pad(data: &mut Vec<u8>) {
 /// checks its own padding in constant time.
 pub fn pkcs7_unpad(data: &[u8]) -> Result<&[u8], Error> {
     let n = *data.last().ok_or(Error::DecryptionFailed)? as usize;
-    if n == 0 || n > 16 || n > data.len() || data.len() % 16 != 0 {
+    if n == 0 || n > 16 || n > data.len() || !data.len().is_multiple_of(16) {
         return Err(Error::DecryptionFailed);
     }
     let (body, pad) = data.split_at(data.len() - n);

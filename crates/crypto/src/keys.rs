@@ -80,6 +80,10 @@ pub trait SigningKey: Send + Sync + Debug {
     fn scheme(&self) -> SignatureScheme;
     /// Signs `msg` (the whole message; SM2 keys hash Z ‖ M with their distinguishing ID).
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error>;
+    /// Signs with a named scheme: an RSA key serves both the SHA-256 and the SM3 suites.
+    fn sign_with(&self, scheme: SignatureScheme, msg: &[u8]) -> Result<Vec<u8>, Error> {
+        if scheme == self.scheme() { self.sign(msg) } else { Err(Error::Unsupported("signature scheme for this key")) }
+    }
 }
 
 /// A private key that decrypts. It may live in a secure element or an HSM.
@@ -102,6 +106,7 @@ pub trait Rsa: Send + Sync + Debug {
     /// Generates a key of `bits` (2048 or 3072).
     fn generate(&self, bits: usize, rng: &dyn SecureRandom) -> Result<Box<dyn PrivateKey>, Error>;
     /// Loads a key from PKCS#1 `RSAPrivateKey` DER.
+    #[allow(clippy::wrong_self_convention, reason = "the provider is a factory; `from` names what it loads")]
     fn from_pkcs1_der(&self, der: &[u8]) -> Result<Box<dyn PrivateKey>, Error>;
     /// Verifies an RSASSA-PKCS1-v1_5 signature.
     fn verify(&self, key: &RsaPublicKey, scheme: SignatureScheme, msg: &[u8], sig: &[u8]) -> Result<(), Error>;

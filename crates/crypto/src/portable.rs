@@ -13,14 +13,14 @@ use rsa::{
     traits::PublicKeyParts,
 };
 use sha2::Digest as _;
-use signature::hazmat::{PrehashSigner, PrehashVerifier};
+use signature::hazmat::PrehashVerifier;
 use zeroize::Zeroizing;
 
 use crate::{
     AeadCipher, AeadKey, BlockCipher, CbcCipher, CbcKey, CryptoProvider, DecryptingKey, Error, GCM_NONCE_LEN,
-    GCM_TAG_LEN, Hash, HashAlgorithm, HashContext, HashOutput, PrivateKey, PublicKey, Rsa, RsaPublicKey,
-    SecureRandom, SignatureScheme, SigningKey, Sm2, Sm2PublicKey,
-    sm2::{Sm2Ciphertext, message_digest},
+    GCM_TAG_LEN, Hash, HashAlgorithm, HashContext, HashOutput, PrivateKey, PublicKey, Rsa, RsaPublicKey, SecureRandom,
+    SignatureScheme, SigningKey, Sm2, Sm2PublicKey,
+    sm2::{Sm2Ciphertext, message_digest, z_value},
 };
 
 /// The portable provider.
@@ -78,11 +78,9 @@ digest_hash!(Sha256Hash, Sha256Ctx, sha2::Sha256, HashAlgorithm::Sha256);
 /// CBC over any 16-byte block cipher, reusing one key schedule for every record.
 struct CbcWith<C>(C);
 
-impl<C: BlockCipherEncrypt<BlockSize = cipher::consts::U16> + BlockCipherDecrypt + Send + Sync> CbcKey
-    for CbcWith<C>
-{
+impl<C: BlockCipherEncrypt<BlockSize = cipher::consts::U16> + BlockCipherDecrypt + Send + Sync> CbcKey for CbcWith<C> {
     fn encrypt(&self, iv: &[u8; 16], blocks: &mut [u8]) -> Result<(), Error> {
-        if blocks.len() % 16 != 0 {
+        if !blocks.len().is_multiple_of(16) {
             return Err(Error::InvalidLength);
         }
         let mut chain = *iv;
@@ -98,7 +96,7 @@ impl<C: BlockCipherEncrypt<BlockSize = cipher::consts::U16> + BlockCipherDecrypt
     }
 
     fn decrypt(&self, iv: &[u8; 16], blocks: &mut [u8]) -> Result<(), Error> {
-        if blocks.len() % 16 != 0 {
+        if !blocks.len().is_multiple_of(16) {
             return Err(Error::InvalidLength);
         }
         let mut chain = *iv;
@@ -170,17 +168,18 @@ impl AeadCipher for Sm4GcmCipher {
 
 impl AeadKey for Sm4GcmKey {
     fn seal(&self, nonce: &[u8; GCM_NONCE_LEN], aad: &[u8], in_out: &mut [u8]) -> Result<[u8; GCM_TAG_LEN], Error> {
-        let tag = self
-            .0
-            .encrypt_inout_detached(nonce.into(), aad, in_out.into())
-            .map_err(|_| Error::InvalidLength)?;
+        let tag = self.0.encrypt_inout_detached(nonce.into(), aad, in_out.into()).map_err(|_| Error::InvalidLength)?;
         Ok(tag.into())
     }
 
-    fn open(&self, nonce: &[u8; GCM_NONCE_LEN], aad: &[u8], in_out: &mut [u8], tag: &[u8; GCM_TAG_LEN]) -> Result<(), Error> {
-        self.0
-            .decrypt_inout_detached(nonce.into(), aad, in_out.into(), tag.into())
-            .map_err(|_| Error::DecryptionFailed)
+    fn open(
+        &self,
+        nonce: &[u8; GCM_NONCE_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+        tag: &[u8; GCM_TAG_LEN],
+    ) -> Result<(), Error> {
+        self.0.decrypt_inout_detached(nonce.into(), aad, in_out.into(), tag.into()).map_err(|_| Error::DecryptionFailed)
     }
 }
 
@@ -227,7 +226,8 @@ struct Sm2Key {
     sign: sm2::dsa::SigningKey,
     decrypt: sm2::pke::DecryptingKey,
     public: Sm2PublicKey,
-    id: Vec<u8>,
+    /// Z for the key's distinguishing ID, computed once.
+    z: HashOutput,
 }
 
 impl fmt::Debug for Sm2Key {
@@ -240,15 +240,36 @@ fn sm2_point(public: &Sm2PublicKey) -> Result<sm2::PublicKey, Error> {
     sm2::PublicKey::from_sec1_bytes(public.as_sec1()).map_err(|_| Error::InvalidPublicKey)
 }
 
+/// n − 1 of sm2p256v1, big-endian.
+const SM2_N_MINUS_1: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x72, 0x03, 0xdf,
+    0x6b, 0x21, 0xc6, 0x05, 0x2b, 0x53, 0xbb, 0xf4, 0x09, 0x39, 0xd5, 0x41, 0x22,
+];
+
+/// The sm2 crate wants the distinguishing ID as a `&str`, but uses it only for a Z of its own,
+/// which prehash signing and verification never read: we hash the raw ID bytes into Z
+/// ourselves, so any byte string (GB/T 32918.2 §5.5) works, UTF-8 or not.
+const UNUSED_DISTID: &str = "";
+
 impl Sm2Key {
     fn new(scalar: &[u8], id: &[u8]) -> Result<Self, Error> {
+        // Exactly 32 bytes: `SecretKey::from_slice` would left-pad a 24- to 31-byte slice.
+        if scalar.len() != 32 {
+            return Err(Error::InvalidKey);
+        }
+        // GB/T 32918.1 §6.1: d ∈ [1, n − 2]. For d = n − 1, 1 + d has no inverse and the key
+        // could never sign. (0 and values ≥ n are refused by `from_slice`.)
+        if crate::ct_eq(scalar, &SM2_N_MINUS_1) {
+            return Err(Error::InvalidKey);
+        }
         let secret = sm2::SecretKey::from_slice(scalar).map_err(|_| Error::InvalidKey)?;
-        let distid = core::str::from_utf8(id).map_err(|_| Error::InvalidKey)?;
-        let sign = sm2::dsa::SigningKey::new(distid, &secret).map_err(|_| Error::InvalidKey)?;
+        let sign = sm2::dsa::SigningKey::new(UNUSED_DISTID, &secret).map_err(|_| Error::InvalidKey)?;
         let decrypt = sm2::pke::DecryptingKey::new_with_mode(secret.to_nonzero_scalar(), sm2::pke::Mode::C1C3C2);
         let point = secret.public_key().to_sec1_bytes();
         let public = Sm2PublicKey::from_sec1(&point)?;
-        Ok(Self { sign, decrypt, public, id: id.to_vec() })
+        // Fails for an ID longer than 8191 bytes (ENTL is 16 bits).
+        let z = z_value(&Sm3Hash, id, &public)?;
+        Ok(Self { sign, decrypt, public, z })
     }
 }
 
@@ -260,7 +281,10 @@ impl SigningKey for Sm2Key {
         SignatureScheme::Sm2Sm3
     }
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error> {
-        let e = message_digest(&Sm3Hash, &self.id, &self.public, msg)?;
+        let mut h = Sm3Hash.start();
+        h.update(self.z.as_ref());
+        h.update(msg);
+        let e = h.finish();
         // RFC 6979 nonces, hedged with fresh randomness against fault attacks.
         let mut extra = [0u8; 32];
         OsRandom.fill(&mut extra)?;
@@ -281,10 +305,7 @@ impl DecryptingKey for Sm2Key {
     }
     fn decrypt(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
         let ct = Sm2Ciphertext::from_der(ciphertext).map_err(|_| Error::DecryptionFailed)?;
-        self.decrypt
-            .decrypt(&ct.to_c1c3c2())
-            .map(Zeroizing::new)
-            .map_err(|_| Error::DecryptionFailed)
+        self.decrypt.decrypt(&ct.to_c1c3c2()).map(Zeroizing::new).map_err(|_| Error::DecryptionFailed)
     }
 }
 
@@ -338,8 +359,7 @@ impl Sm2 for Sm2Impl {
         let (r, s) = crate::sm2::signature_from_der(sig_der).map_err(|_| Error::BadSignature)?;
         let sig = sm2::dsa::Signature::from_scalars(r, s).map_err(|_| Error::BadSignature)?;
         let point = sm2_point(public)?;
-        let distid = core::str::from_utf8(id).map_err(|_| Error::BadSignature)?;
-        let vk = sm2::dsa::VerifyingKey::new(distid, point).map_err(|_| Error::InvalidPublicKey)?;
+        let vk = sm2::dsa::VerifyingKey::new(UNUSED_DISTID, point).map_err(|_| Error::InvalidPublicKey)?;
         let e = message_digest(&Sm3Hash, id, public, msg)?;
         vk.verify_prehash(e.as_ref(), &sig).map_err(|_| Error::BadSignature)
     }
@@ -381,8 +401,12 @@ fn rsa_public(key: &RsaPublicKey) -> Result<rsa::PublicKey, Error> {
 
 fn rsa_digest_info(scheme: SignatureScheme, msg: &[u8]) -> Result<Vec<u8>, Error> {
     // DigestInfo prefixes (RFC 8017 §9.2 note 1; SM3's OID 1.2.156.10197.1.401).
-    const SHA256: &[u8] = &[0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
-    const SM3: &[u8] = &[0x30, 0x30, 0x30, 0x0c, 0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x83, 0x11, 0x05, 0x00, 0x04, 0x20];
+    const SHA256: &[u8] = &[
+        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04,
+        0x20,
+    ];
+    const SM3: &[u8] =
+        &[0x30, 0x30, 0x30, 0x0c, 0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x83, 0x11, 0x05, 0x00, 0x04, 0x20];
     let (prefix, digest) = match scheme {
         SignatureScheme::RsaPkcs1Sha256 => (SHA256, Sha256Hash.hash(msg)),
         SignatureScheme::RsaPkcs1Sm3 => (SM3, Sm3Hash.hash(msg)),
@@ -401,9 +425,11 @@ impl RsaKey {
 
     fn sign_scheme(&self, scheme: SignatureScheme, msg: &[u8]) -> Result<Vec<u8>, Error> {
         let info = rsa_digest_info(scheme, msg)?;
-        let key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new_unprefixed(self.0.clone());
-        let sig = key.sign_prehash(&info).map_err(|_| Error::InvalidKey)?;
-        Ok(signature::SignatureEncoding::to_vec(&sig))
+        // Blinded: without the rsa crate's `getrandom` feature (which this crate leaves off for
+        // no_std) the unblinded private-key operation would be the default.
+        self.0
+            .sign_with_rng(&mut RngAdapter(&OsRandom), rsa::Pkcs1v15Sign::new_unprefixed(), &info)
+            .map_err(|_| Error::InvalidKey)
     }
 }
 
@@ -422,6 +448,9 @@ impl SigningKey for RsaKey {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error> {
         self.sign_scheme(SignatureScheme::RsaPkcs1Sha256, msg)
     }
+    fn sign_with(&self, scheme: SignatureScheme, msg: &[u8]) -> Result<Vec<u8>, Error> {
+        self.sign_scheme(scheme, msg)
+    }
 }
 
 impl DecryptingKey for RsaKey {
@@ -429,8 +458,10 @@ impl DecryptingKey for RsaKey {
         PublicKey::Rsa(self.public())
     }
     fn decrypt(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+        // Blinded, as for signing. The rsa crate answers a bad padding with a synthetic
+        // plaintext (implicit rejection), not an error.
         self.0
-            .decrypt(rsa::Pkcs1v15Encrypt, ciphertext)
+            .decrypt_blinded(&mut RngAdapter(&OsRandom), rsa::Pkcs1v15Encrypt, ciphertext)
             .map(Zeroizing::new)
             .map_err(|_| Error::DecryptionFailed)
     }
@@ -465,8 +496,6 @@ impl Rsa for RsaImpl {
     }
 
     fn encrypt(&self, key: &RsaPublicKey, msg: &[u8], rng: &dyn SecureRandom) -> Result<Vec<u8>, Error> {
-        rsa_public(key)?
-            .encrypt(&mut RngAdapter(rng), rsa::Pkcs1v15Encrypt, msg)
-            .map_err(|_| Error::InvalidLength)
+        rsa_public(key)?.encrypt(&mut RngAdapter(rng), rsa::Pkcs1v15Encrypt, msg).map_err(|_| Error::InvalidLength)
     }
 }

@@ -276,7 +276,8 @@ pub fn signature_from_der(der: &[u8]) -> Result<([u8; 32], [u8; 32]), Error> {
 pub trait Sm2: Send + Sync + Debug {
     /// Generates a key pair; the signing key uses `DEFAULT_SM2_ID`.
     fn generate(&self, rng: &dyn SecureRandom) -> Result<Box<dyn PrivateKey>, Error>;
-    /// Loads a private key from its 32-byte scalar, for signing with `id`.
+    /// Loads a private key from its 32-byte scalar (in [1, n − 2]), for signing with `id`.
+    #[allow(clippy::wrong_self_convention, reason = "the provider is a factory; `from` names what it loads")]
     fn from_secret(&self, scalar: &[u8], id: &[u8]) -> Result<Box<dyn PrivateKey>, Error>;
     /// Checks that a public key is a valid point of the curve (not the identity).
     fn validate(&self, public: &Sm2PublicKey) -> Result<(), Error>;
