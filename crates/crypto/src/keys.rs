@@ -113,3 +113,10 @@ pub trait Rsa: Send + Sync + Debug {
     /// RSAES-PKCS1-v1_5 encryption.
     fn encrypt(&self, key: &RsaPublicKey, msg: &[u8], rng: &dyn SecureRandom) -> Result<Vec<u8>, Error>;
 }
+
+impl dyn PrivateKey {
+    /// The key's public half (both supertraits have it; this picks one so callers need not).
+    pub fn public_key(&self) -> PublicKey {
+        SigningKey::public_key(self)
+    }
+}
