@@ -1,0 +1,75 @@
+//! The key schedule: TLS 1.2's PRF (RFC 5246 §5) over HMAC-SM3, or HMAC-SHA256 for the
+//! `_SHA256` suites, as GB/T 38636 §6.5 prescribes.
+use alloc::vec::Vec;
+
+use wearpay_crypto::{CryptoProvider, HashAlgorithm, HashOutput, Zeroizing};
+
+/// Length of the master secret.
+pub const MASTER_SECRET_LEN: usize = 48;
+/// Length of a Finished message's verify_data.
+pub const VERIFY_DATA_LEN: usize = 12;
+
+/// P_hash(secret, label ‖ seed), filling `out`.
+pub fn prf(
+    provider: &CryptoProvider,
+    hash: HashAlgorithm,
+    secret: &[u8],
+    label: &[u8],
+    seed: &[&[u8]],
+    out: &mut [u8],
+) {
+    let key = provider.hmac(hash, secret);
+    // A(1) = HMAC(secret, label ‖ seed); A(i) = HMAC(secret, A(i-1)).
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(seed.len() + 1);
+    parts.push(label);
+    parts.extend_from_slice(seed);
+    let mut a: HashOutput = key.sign(&parts);
+    for chunk in out.chunks_mut(hash.output_len()) {
+        let mut with_a: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
+        with_a.push(a.as_ref());
+        with_a.extend_from_slice(&parts);
+        let block = key.sign(&with_a);
+        chunk.copy_from_slice(&block.as_ref()[..chunk.len()]);
+        a = key.sign(&[a.as_ref()]);
+    }
+}
+
+/// master_secret = PRF(pre_master_secret, "master secret", client_random ‖ server_random)[0..48].
+pub fn master_secret(
+    provider: &CryptoProvider,
+    hash: HashAlgorithm,
+    pre_master: &[u8],
+    client_random: &[u8; 32],
+    server_random: &[u8; 32],
+) -> Zeroizing<[u8; MASTER_SECRET_LEN]> {
+    let mut ms = Zeroizing::new([0u8; MASTER_SECRET_LEN]);
+    prf(provider, hash, pre_master, b"master secret", &[client_random, server_random], ms.as_mut());
+    ms
+}
+
+/// The key block: PRF(master_secret, "key expansion", server_random ‖ client_random).
+pub fn key_block(
+    provider: &CryptoProvider,
+    hash: HashAlgorithm,
+    master: &[u8],
+    client_random: &[u8; 32],
+    server_random: &[u8; 32],
+    len: usize,
+) -> Zeroizing<Vec<u8>> {
+    let mut kb = Zeroizing::new(alloc::vec![0u8; len]);
+    prf(provider, hash, master, b"key expansion", &[server_random, client_random], kb.as_mut());
+    kb
+}
+
+/// Finished verify_data = PRF(master_secret, label, Hash(handshake_messages))[0..12].
+pub fn verify_data(
+    provider: &CryptoProvider,
+    hash: HashAlgorithm,
+    master: &[u8],
+    label: &[u8],
+    transcript_hash: &[u8],
+) -> [u8; VERIFY_DATA_LEN] {
+    let mut out = [0u8; VERIFY_DATA_LEN];
+    prf(provider, hash, master, label, &[transcript_hash], &mut out);
+    out
+}
