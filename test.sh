@@ -2,13 +2,19 @@
 # Runs every test of wearpay on a fresh Debian machine with Rust.
 #
 # Installs what the tests need — Debian's openssl 3 and Python's gmssl for the
-# interoperability checks — then runs the whole workspace's tests.
+# interoperability checks, perl and make to build Tongsuo for the live TLCP peer — then runs
+# the whole workspace's tests.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
+# crates/interop builds Tongsuo 8.5 from source (tongsuo-src): its Configure needs the full
+# perl (IPC::Cmd is not in perl-base), and the build needs make and a C compiler.
+perl -MIPC::Cmd -e1 2>/dev/null || need_apt+=(perl)
+command -v make >/dev/null || need_apt+=(make)
+command -v cc >/dev/null || need_apt+=(gcc)
 if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
