@@ -156,7 +156,7 @@ impl State for ExpectServerHello {
                 // RFC 5077 §3.1: a server that acknowledged the ticket extension sends a
                 // NewSessionTicket before its ChangeCipherSpec on resumption too.
                 ticket,
-                peer_subject: String::new(),
+                peer_subject: stored.peer_subject.clone(),
             }));
         }
         let _ = now;
@@ -371,6 +371,7 @@ impl State for ExpectFinished {
                     master_secret: master,
                     created: now,
                     peer: None,
+                    peer_subject: peer_subject.clone(),
                 },
             );
         }

@@ -353,6 +353,7 @@ impl State for ExpectFinished {
                     suite: hs.params.suite,
                     master_secret: master,
                     created: now,
+                    peer_subject: peer.subject.clone(),
                     peer: Some(peer.clone()),
                 },
             );

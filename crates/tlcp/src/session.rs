@@ -1,6 +1,6 @@
 //! Session resumption by session ID (RFC 5246 §7.3): a reconnecting band skips both
 //! public-key operations.
-use alloc::{collections::BTreeMap, vec::Vec};
+use alloc::{collections::BTreeMap, string::String, vec::Vec};
 use core::fmt;
 
 use wearpay_crypto::Zeroizing;
@@ -23,6 +23,8 @@ pub struct StoredSession {
     pub created: UnixTime,
     /// Server side: the terminal that authenticated. Client side: none.
     pub peer: Option<PeerIdentity>,
+    /// The subject of the peer's signing certificate, reported again on resumption.
+    pub peer_subject: String,
 }
 
 impl fmt::Debug for StoredSession {

@@ -97,6 +97,8 @@ fn tongsuo_vector_certificates_full_then_resumed() {
         assert_eq!(summary.order, NegotiatedOrder::Seed);
         assert_eq!(summary.suite, CipherSuite::ECC_SM4_GCM_SM3);
         assert_eq!(summary.resumed, round == 1);
+        // The center is named on resumption too, from the stored session.
+        assert!(summary.peer_subject.contains("CN=localhost"), "{summary:?}");
         assert_eq!(s.read_application_data().unwrap(), b"OrderQuery");
         s.send_application_data(b"Order").unwrap();
         pump(&mut c, &mut s).unwrap();
