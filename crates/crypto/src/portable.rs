@@ -228,6 +228,8 @@ struct Sm2Key {
     public: Sm2PublicKey,
     /// Z for the key's distinguishing ID, computed once.
     z: HashOutput,
+    /// Where the RFC 6979 hedge comes from: the OS, or a pinned source in tests.
+    random: &'static dyn SecureRandom,
 }
 
 impl fmt::Debug for Sm2Key {
@@ -252,7 +254,7 @@ const SM2_N_MINUS_1: [u8; 32] = [
 const UNUSED_DISTID: &str = "";
 
 impl Sm2Key {
-    fn new(scalar: &[u8], id: &[u8]) -> Result<Self, Error> {
+    fn new(scalar: &[u8], id: &[u8], random: &'static dyn SecureRandom) -> Result<Self, Error> {
         // Exactly 32 bytes: `SecretKey::from_slice` would left-pad a 24- to 31-byte slice.
         if scalar.len() != 32 {
             return Err(Error::InvalidKey);
@@ -269,7 +271,7 @@ impl Sm2Key {
         let public = Sm2PublicKey::from_sec1(&point)?;
         // Fails for an ID longer than 8191 bytes (ENTL is 16 bits).
         let z = z_value(&Sm3Hash, id, &public)?;
-        Ok(Self { sign, decrypt, public, z })
+        Ok(Self { sign, decrypt, public, z, random })
     }
 }
 
@@ -287,7 +289,7 @@ impl SigningKey for Sm2Key {
         let e = h.finish();
         // RFC 6979 nonces, hedged with fresh randomness against fault attacks.
         let mut extra = [0u8; 32];
-        OsRandom.fill(&mut extra)?;
+        self.random.fill(&mut extra)?;
         let sig: sm2::dsa::Signature = signature::hazmat::RandomizedPrehashSigner::sign_prehash_with_rng(
             &self.sign,
             &mut FixedBytes(&extra),
@@ -341,14 +343,23 @@ impl Sm2 for Sm2Impl {
             let mut scalar = Zeroizing::new([0u8; 32]);
             rng.fill(scalar.as_mut())?;
             // Rejection sampling: about one draw in 2^32 is out of range.
-            if let Ok(k) = Sm2Key::new(scalar.as_ref(), crate::DEFAULT_SM2_ID) {
+            if let Ok(k) = Sm2Key::new(scalar.as_ref(), crate::DEFAULT_SM2_ID, &OsRandom) {
                 return Ok(Box::new(k));
             }
         }
     }
 
     fn from_secret(&self, scalar: &[u8], id: &[u8]) -> Result<Box<dyn PrivateKey>, Error> {
-        Ok(Box::new(Sm2Key::new(scalar, id)?))
+        Ok(Box::new(Sm2Key::new(scalar, id, &OsRandom)?))
+    }
+
+    fn from_secret_with_random(
+        &self,
+        scalar: &[u8],
+        id: &[u8],
+        random: &'static dyn SecureRandom,
+    ) -> Result<Box<dyn PrivateKey>, Error> {
+        Ok(Box::new(Sm2Key::new(scalar, id, random)?))
     }
 
     fn validate(&self, public: &Sm2PublicKey) -> Result<(), Error> {

@@ -279,6 +279,18 @@ pub trait Sm2: Send + Sync + Debug {
     /// Loads a private key from its 32-byte scalar (in [1, n − 2]), for signing with `id`.
     #[allow(clippy::wrong_self_convention, reason = "the provider is a factory; `from` names what it loads")]
     fn from_secret(&self, scalar: &[u8], id: &[u8]) -> Result<Box<dyn PrivateKey>, Error>;
+    /// As [`Sm2::from_secret`], with signatures drawing any randomness they use from
+    /// `random`: the test hook that makes whole handshake transcripts reproducible.
+    #[allow(clippy::wrong_self_convention, reason = "the provider is a factory; `from` names what it loads")]
+    fn from_secret_with_random(
+        &self,
+        scalar: &[u8],
+        id: &[u8],
+        random: &'static dyn SecureRandom,
+    ) -> Result<Box<dyn PrivateKey>, Error> {
+        let _ = random;
+        self.from_secret(scalar, id)
+    }
     /// Checks that a public key is a valid point of the curve (not the identity).
     fn validate(&self, public: &Sm2PublicKey) -> Result<(), Error>;
     /// Verifies a DER signature over `msg`, computing Z from `id`.
