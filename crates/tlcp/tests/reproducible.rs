@@ -1,6 +1,6 @@
 //! The test hook that pins randomness: with every random source fixed, a whole handshake
 //! (ECC key transport, SM2 signatures, CBC IVs) is byte-for-byte reproducible.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 mod common;
 
 use std::sync::{Arc, Mutex};
