@@ -19,6 +19,10 @@ use crate::record_layer::{RecordOpener, RecordSealer};
 use crate::suites::CipherSuite;
 use crate::verify::CertError;
 
+/// The most a sealed record adds to its plaintext: a CBC IV, a 32-byte MAC and a block of
+/// padding (GCM adds 24).
+const MAX_RECORD_OVERHEAD: usize = 16 + 32 + 16;
+
 /// Why a connection failed. Each maps to the fatal alert sent to the peer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -239,6 +243,9 @@ impl Common {
         // An empty payload still makes one (empty) record.
         let first = chunks.next().unwrap_or(&[]);
         for chunk in core::iter::once(first).chain(chunks) {
+            // Reserve the whole record at once: growth by doubling would briefly hold a
+            // 16 KiB record twice over, which a band's heap notices.
+            self.outgoing.reserve(RecordHeader::LEN + chunk.len() + MAX_RECORD_OVERHEAD);
             let start = self.outgoing.len();
             RecordHeader { typ, version: ProtocolVersion::Tlcp1_1, length: 0 }.encode(&mut self.outgoing);
             match &mut self.sealer {

@@ -41,7 +41,9 @@ impl PkiServerVerifier {
 }
 
 fn name_matches(cert: &Certificate, name: &str) -> bool {
-    cert.subject().common_name() == Some(name) || cert.subject_alt_names().iter().any(|n| n == name)
+    // The parsed alternative names carry their kind, as `DNS:host` or `IP:address`.
+    let alt = |n: &String| n.strip_prefix("DNS:").or_else(|| n.strip_prefix("IP:")).is_some_and(|v| v == name);
+    cert.subject().common_name() == Some(name) || cert.subject_alt_names().iter().any(alt)
 }
 
 impl ServerCertVerifier for PkiServerVerifier {
@@ -133,6 +135,20 @@ impl ClientCertVerifier for PkiClientVerifier {
             sign_key: path.public_key().map_err(|e| cert_error(&e))?.clone(),
             certs: certs.to_vec(),
         })
+    }
+
+    /// A resumed session was fully verified when it began; what can have changed since is
+    /// the time and the CRLs, so only those are checked again (a signature check per
+    /// resumption would cost more than the resumption itself).
+    fn allow_resumption(&self, peer: &PeerIdentity, now: UnixTime) -> Result<(), CertError> {
+        let sign = parse(peer.certs.first().ok_or(CertError::Missing)?)?;
+        sign.check_validity(now, &wearpay_pki::Item::Leaf).map_err(|e| cert_error(&e))?;
+        for crl in self.crls.iter().filter(|crl| crl.issuer() == sign.issuer()) {
+            if crl.lookup(sign.serial()).is_some() {
+                return Err(CertError::Revoked(format!("{} (serial {}) is on the CRL", sign.subject(), sign.serial_hex())));
+            }
+        }
+        Ok(())
     }
 
     fn ca_names(&self) -> Vec<DistinguishedName> {

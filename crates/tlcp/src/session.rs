@@ -1,11 +1,15 @@
 //! Session resumption by session ID (RFC 5246 §7.3): a reconnecting band skips both
 //! public-key operations.
-use alloc::{collections::BTreeMap, string::String, vec::Vec};
+#[cfg(feature = "std")]
+use alloc::collections::BTreeMap;
+use alloc::{string::String, vec::Vec};
 use core::fmt;
 
 use wearpay_crypto::Zeroizing;
 
-use crate::config::{MAX_SESSION_LIFETIME, UnixTime};
+use crate::config::UnixTime;
+#[cfg(feature = "std")]
+use crate::config::MAX_SESSION_LIFETIME;
 use crate::prf::MASTER_SECRET_LEN;
 use crate::suites::CipherSuite;
 use crate::verify::PeerIdentity;

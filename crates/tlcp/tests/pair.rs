@@ -753,3 +753,22 @@ fn a_revoked_terminal_cannot_resume() {
     assert!(drain_server(&mut s).is_empty());
     assert_eq!(store.len(), 0, "the revoked terminal's session is gone");
 }
+
+/// The center may be named by a subjectAltName (the vector signing certificate carries
+/// `IP:127.0.0.1` and `DNS:localhost`), not only by its CN.
+#[test]
+fn the_center_is_found_by_its_alternative_names() {
+    for name in ["127.0.0.1", "localhost"] {
+        let mut cc = client_config(Profile::Seed);
+        cc.server_name = name.into();
+        let mut c = ClientConnection::new(Arc::new(cc), NOW).unwrap();
+        let mut s = ServerConnection::new(Arc::new(server_config(Profile::Auto)));
+        pump(&mut c, &mut s).unwrap();
+        assert!(!c.is_handshaking(), "{name}");
+    }
+    let mut cc = client_config(Profile::Seed);
+    cc.server_name = "127.0.0.2".into();
+    let mut c = ClientConnection::new(Arc::new(cc), NOW).unwrap();
+    let mut s = ServerConnection::new(Arc::new(server_config(Profile::Auto)));
+    assert!(pump(&mut c, &mut s).is_err());
+}
