@@ -1,0 +1,284 @@
+//! `wearpay bench ...`: quick performance figures in one process (criterion benches in the
+//! crates give the careful ones).
+extern crate alloc;
+
+use alloc::sync::Arc;
+use core::time::Duration;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use wearpay_crypto::{KeyAlgorithm, PrivateKey, SigningKey, portable::PROVIDER};
+use wearpay_pki::{AltName, Certificate, CertificateBuilder, Role, UnixTime, generate_key};
+use wearpay_tlcp::msgs::CertificateDer;
+use wearpay_tlcp::session::{MemorySessionStore, NoSessionStore, SessionStore};
+use wearpay_tlcp::{
+    CipherSuite, ClientConfig, ClientConnection, HandshakeSummary, KeyExchange, PkiClientVerifier, PkiServerVerifier,
+    Profile, ServerConfig, ServerConnection,
+};
+
+/// `wearpay bench ...`
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Full and resumed TLCP handshakes per second, client and server in one thread, in memory.
+    Handshake(HandshakeArgs),
+}
+
+#[derive(Debug, Args)]
+struct HandshakeArgs {
+    /// Measuring time for each suite and each kind of handshake, split into --rounds rounds.
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    seconds: f64,
+    /// How many rounds; the median is reported.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    rounds: u32,
+    /// Suites to measure (comma separated, GB/T or OpenSSL names). Default: ECC and RSA, GCM and CBC.
+    #[arg(long, value_name = "NAME")]
+    suite: Option<String>,
+    /// Finished order.
+    #[arg(long, value_parser = ["seed", "tlcp"], default_value = "seed")]
+    profile: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+const DEFAULT_BENCH_SUITES: &[CipherSuite] = &[
+    CipherSuite::ECC_SM4_GCM_SM3,
+    CipherSuite::ECC_SM4_CBC_SM3,
+    CipherSuite::RSA_SM4_GCM_SM3,
+    CipherSuite::RSA_SM4_CBC_SM3,
+];
+
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        BenchCommand::Handshake(a) => handshake(&a),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct SuiteResult {
+    suite: String,
+    full_per_sec: f64,
+    resumed_per_sec: f64,
+    full_rounds: Vec<f64>,
+    resumed_rounds: Vec<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    what: &'static str,
+    profile: String,
+    provider: &'static str,
+    rounds: u32,
+    seconds_per_round: f64,
+    results: Vec<SuiteResult>,
+}
+
+fn handshake(args: &HandshakeArgs) -> anyhow::Result<ExitCode> {
+    let suites = match &args.suite {
+        Some(list) => crate::tlcp::parse_cipher_list(list)?,
+        None => DEFAULT_BENCH_SUITES.to_vec(),
+    };
+    if !(args.seconds > 0.0 && args.seconds.is_finite()) {
+        bail!("--seconds must be positive");
+    }
+    let profile = Profile::from_name(&args.profile).ok_or_else(|| anyhow!("bad --profile"))?;
+    let round = Duration::from_secs_f64(args.seconds / f64::from(args.rounds));
+    let now = UnixTime::now();
+    let needs_rsa = suites.iter().any(|s| s.params().is_some_and(|p| p.key_exchange == KeyExchange::Rsa));
+    let pki = Pki::new(now, needs_rsa).context("issuing the benchmark certificates")?;
+
+    if !args.json {
+        println!(
+            "TLCP handshakes per second, client authenticated, client and server in one thread in memory \
+             ({} profile, median of {} rounds of {:.2} s)",
+            profile,
+            args.rounds,
+            round.as_secs_f64()
+        );
+        println!("{:<22} {:>10} {:>12}", "suite", "full/s", "resumed/s");
+    }
+    let mut results = Vec::new();
+    for suite in suites {
+        let rsa = suite.params().is_some_and(|p| p.key_exchange == KeyExchange::Rsa);
+        let server = Arc::new(pki.server_config(suite, rsa, profile));
+        let fresh = Arc::new(pki.client_config(suite, profile, Arc::new(NoSessionStore)));
+        let full_rounds = rates(args.rounds, round, || {
+            let s = run_handshake(&fresh, &server, now)?;
+            if s.resumed { Err(anyhow!("a full handshake resumed")) } else { Ok(()) }
+        })?;
+        let resuming = Arc::new(pki.client_config(suite, profile, Arc::new(MemorySessionStore::new(1, 86_400))));
+        run_handshake(&resuming, &server, now)?;
+        let resumed_rounds = rates(args.rounds, round, || {
+            let s = run_handshake(&resuming, &server, now)?;
+            if s.resumed { Ok(()) } else { Err(anyhow!("the session was not resumed")) }
+        })?;
+        let r = SuiteResult {
+            suite: suite.to_string(),
+            full_per_sec: median(&full_rounds),
+            resumed_per_sec: median(&resumed_rounds),
+            full_rounds,
+            resumed_rounds,
+        };
+        if !args.json {
+            println!("{:<22} {:>10.1} {:>12.1}", r.suite, r.full_per_sec, r.resumed_per_sec);
+        }
+        results.push(r);
+    }
+    if args.json {
+        let report = Report {
+            what: "tlcp handshakes per second, one thread, in memory",
+            profile: profile.to_string(),
+            provider: PROVIDER.name,
+            rounds: args.rounds,
+            seconds_per_round: round.as_secs_f64(),
+            results,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `f` for `round` at a time, `rounds` times; the rate of each round.
+fn rates(rounds: u32, round: Duration, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Vec<f64>> {
+    let mut out = Vec::new();
+    for _ in 0..rounds {
+        let start = Instant::now();
+        let mut n = 0u64;
+        while n == 0 || start.elapsed() < round {
+            f()?;
+            n += 1;
+        }
+        out.push(n as f64 / start.elapsed().as_secs_f64());
+    }
+    Ok(out)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// One handshake, both ends in this thread.
+fn run_handshake(
+    client: &Arc<ClientConfig>,
+    server: &Arc<ServerConfig>,
+    now: UnixTime,
+) -> anyhow::Result<HandshakeSummary> {
+    let mut c = ClientConnection::new(client.clone(), now)?;
+    let mut s = ServerConnection::new(server.clone());
+    for _ in 0..16 {
+        let to_server = c.take_output();
+        let to_client = s.take_output();
+        if to_server.is_empty() && to_client.is_empty() {
+            break;
+        }
+        if !to_server.is_empty() {
+            s.handle_input(&to_server, now).context("server")?;
+        }
+        if !to_client.is_empty() {
+            c.handle_input(&to_client, now).context("client")?;
+        }
+    }
+    c.summary().cloned().ok_or_else(|| anyhow!("the handshake did not complete"))
+}
+
+/// A throwaway PKI: an SM2 root, SM2 center and terminal certificates, and RSA center
+/// certificates for the RSA suites.
+struct Pki {
+    root: Certificate,
+    server_sm2: CenterKeys,
+    server_rsa: Option<CenterKeys>,
+    terminal: (Arc<dyn PrivateKey>, Vec<CertificateDer>),
+}
+
+/// A center's signing key, encryption key and [signing, encryption] certificates.
+type CenterKeys = (Arc<dyn PrivateKey>, Arc<dyn PrivateKey>, Vec<CertificateDer>);
+
+const CENTER_NAME: &str = "bench.center.example";
+
+impl Pki {
+    fn new(now: UnixTime, rsa: bool) -> anyhow::Result<Self> {
+        let (from, to) = (now.minus_secs(86_400), now.plus_days(30));
+        let root_key = generate_key(&PROVIDER, KeyAlgorithm::Sm2)?;
+        let root = CertificateBuilder::new(
+            Role::RootCa,
+            "CN=wearpay bench root,O=wearpay".parse()?,
+            SigningKey::public_key(root_key.as_ref()),
+        )
+        .validity(from, to)
+        .self_sign(&PROVIDER, root_key.as_ref())?;
+        let issue =
+            |role: Role, cn: &str, alg: KeyAlgorithm| -> anyhow::Result<(Arc<dyn PrivateKey>, CertificateDer)> {
+                let key = generate_key(&PROVIDER, alg)?;
+                let mut b = CertificateBuilder::new(
+                    role,
+                    format!("CN={cn},O=wearpay").parse()?,
+                    SigningKey::public_key(key.as_ref()),
+                )
+                .validity(from, to);
+                if matches!(role, Role::CenterSign | Role::CenterEnc) {
+                    b = b.alt_name(AltName::Dns(CENTER_NAME.into()));
+                }
+                let cert = b.sign(&PROVIDER, &root, root_key.as_ref())?;
+                Ok((key.into(), CertificateDer(cert.as_der().to_vec())))
+            };
+        let center = |alg: KeyAlgorithm| -> anyhow::Result<CenterKeys> {
+            let (sk, sc) = issue(Role::CenterSign, CENTER_NAME, alg)?;
+            let (ek, ec) = issue(Role::CenterEnc, CENTER_NAME, alg)?;
+            Ok((sk, ek, vec![sc, ec]))
+        };
+        let server_sm2 = center(KeyAlgorithm::Sm2)?;
+        let server_rsa = if rsa { Some(center(KeyAlgorithm::Rsa(2048))?) } else { None };
+        let (tk, tc) = issue(Role::Terminal, "band 1", KeyAlgorithm::Sm2)?;
+        let (_, tec) = issue(Role::TerminalEnc, "band 1", KeyAlgorithm::Sm2)?;
+        Ok(Self { root, server_sm2, server_rsa, terminal: (tk, vec![tc, tec]) })
+    }
+
+    fn server_config(&self, suite: CipherSuite, rsa: bool, profile: Profile) -> ServerConfig {
+        let (sign, enc, chain) = match (&self.server_rsa, rsa) {
+            (Some(r), true) => r.clone(),
+            _ => self.server_sm2.clone(),
+        };
+        ServerConfig {
+            provider: PROVIDER,
+            suites: vec![suite],
+            profile: if profile == Profile::Seed { Profile::Auto } else { profile },
+            sign_key: sign,
+            enc_key: enc,
+            cert_chain: chain,
+            verifier: Arc::new(PkiClientVerifier::new(PROVIDER, vec![self.root.clone()], vec![], vec![])),
+            session_store: Arc::new(MemorySessionStore::new(1024, 3600)),
+            session_lifetime: 3600,
+        }
+    }
+
+    fn client_config(&self, suite: CipherSuite, profile: Profile, store: Arc<dyn SessionStore>) -> ClientConfig {
+        ClientConfig {
+            provider: PROVIDER,
+            suites: vec![suite],
+            profile,
+            sign_key: self.terminal.0.clone(),
+            cert_chain: self.terminal.1.clone(),
+            verifier: Arc::new(PkiServerVerifier::new(PROVIDER, vec![self.root.clone()], vec![])),
+            server_name: CENTER_NAME.into(),
+            session_store: store,
+            max_fragment_length: None,
+            offer_session_ticket: false,
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! `wearpay`: the command-line front end over the wearpay crates.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod pki;
+mod tlcp;
+
+/// Bank-grade payment from a wearable, over a TLCP channel relayed by an untrusted phone.
+#[derive(Debug, Parser)]
+#[command(name = "wearpay", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Certificates, keys, CSRs and CRLs (SM2 or RSA).
+    Pki(pki::PkiArgs),
+    /// TLCP (GB/T 38636) server and client, like `openssl s_server` and `s_client`.
+    Tlcp(tlcp::TlcpArgs),
+    /// Performance figures measured in this process.
+    Bench(bench::BenchArgs),
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Pki(args) => pki::run(args),
+        Command::Tlcp(args) => tlcp::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("wearpay: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
