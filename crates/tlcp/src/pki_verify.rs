@@ -145,7 +145,11 @@ impl ClientCertVerifier for PkiClientVerifier {
         sign.check_validity(now, &wearpay_pki::Item::Leaf).map_err(|e| cert_error(&e))?;
         for crl in self.crls.iter().filter(|crl| crl.issuer() == sign.issuer()) {
             if crl.lookup(sign.serial()).is_some() {
-                return Err(CertError::Revoked(format!("{} (serial {}) is on the CRL", sign.subject(), sign.serial_hex())));
+                return Err(CertError::Revoked(format!(
+                    "{} (serial {}) is on the CRL",
+                    sign.subject(),
+                    sign.serial_hex()
+                )));
             }
         }
         Ok(())

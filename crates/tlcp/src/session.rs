@@ -7,9 +7,9 @@ use core::fmt;
 
 use wearpay_crypto::Zeroizing;
 
-use crate::config::UnixTime;
 #[cfg(feature = "std")]
 use crate::config::MAX_SESSION_LIFETIME;
+use crate::config::UnixTime;
 use crate::prf::MASTER_SECRET_LEN;
 use crate::suites::CipherSuite;
 use crate::verify::PeerIdentity;
