@@ -2,9 +2,9 @@
 //! joiner, every handshake message decoder, the record openers and each handshake state.
 //!
 //! A real handshake between [`ClientConnection`] and [`ServerConnection`] is captured
-//! flight by flight. Randomness is pinned and signatures are memoised, so a fresh
-//! connection fed the flights before one reaches exactly the state the captured peer was
-//! in; each flight is then mutated thousands of times (bit flips, truncations, insertions,
+//! flight by flight. Randomness is pinned (signatures included), so every run sees the same
+//! bytes and a fresh connection fed the flights before one reaches exactly the state the
+//! captured peer was in; public-key results are memoised so that replaying costs little; each flight is then mutated thousands of times (bit flips, truncations, insertions,
 //! duplicated chunks, garbage, record-level edits) by a fixed-seed xorshift and fed to a
 //! fresh connection at that point. The same is done with the byte streams recorded from
 //! Tongsuo. For every mutation:
@@ -24,8 +24,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use wearpay_crypto::{
-    CryptoProvider, DecryptingKey, PrivateKey, PublicKey, SecureRandom, SignatureScheme, SigningKey, Sm2, Sm2PublicKey,
-    Zeroizing, portable::PROVIDER,
+    CryptoProvider, DEFAULT_SM2_ID, DecryptingKey, PrivateKey, PublicKey, SecureRandom, SignatureScheme, SigningKey,
+    Sm2, Sm2PublicKey, Zeroizing, portable::PROVIDER,
 };
 use wearpay_pki::{Certificate, UnixTime, load_private_key};
 use wearpay_tlcp::msgs::{AlertDescription, AlertLevel, CertificateDer, ContentType, DistinguishedName};
@@ -83,7 +83,10 @@ impl XorShift {
 /// tag and the request length. Bytes queued with [`script`] on this thread come first, which
 /// lets a connection take the randoms of a recorded session.
 #[derive(Debug)]
-struct Pinned(u64);
+struct Pinned {
+    seed: u64,
+    scripted: bool,
+}
 
 thread_local! {
     static SCRIPT: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
@@ -96,16 +99,21 @@ fn script(values: Vec<Vec<u8>>) {
 
 impl SecureRandom for Pinned {
     fn fill(&self, dest: &mut [u8]) -> Result<(), wearpay_crypto::Error> {
-        let scripted = SCRIPT.with(|s| {
-            let mut s = s.borrow_mut();
-            let next = s.first().filter(|v| v.len() == dest.len()).is_some();
-            next.then(|| s.remove(0))
-        });
+        let scripted = self
+            .scripted
+            .then(|| {
+                SCRIPT.with(|s| {
+                    let mut s = s.borrow_mut();
+                    let next = s.first().filter(|v| v.len() == dest.len()).is_some();
+                    next.then(|| s.remove(0))
+                })
+            })
+            .flatten();
         if let Some(v) = scripted {
             dest.copy_from_slice(&v);
             return Ok(());
         }
-        let mut rng = XorShift::new(self.0 ^ (dest.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut rng = XorShift::new(self.seed ^ (dest.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         dest.iter_mut().for_each(|b| *b = rng.byte());
         // Below the SM2 group order, so a scalar drawn from it is accepted at once.
         if let Some(first) = dest.first_mut() {
@@ -115,8 +123,10 @@ impl SecureRandom for Pinned {
     }
 }
 
-static CLIENT_RANDOM: Pinned = Pinned(0x0c11_e417);
-static SERVER_RANDOM: Pinned = Pinned(0x5e4f_e417);
+static CLIENT_RANDOM: Pinned = Pinned { seed: 0x0c11_e417, scripted: true };
+static SERVER_RANDOM: Pinned = Pinned { seed: 0x5e4f_e417, scripted: true };
+/// What the keys hedge their RFC 6979 signature nonces with.
+static SIGNING_RANDOM: Pinned = Pinned { seed: 0x5167_0000, scripted: false };
 
 /// SM2 whose verifications and encryptions are memoised: replaying the flights before the
 /// one under test then costs no public-key operation, which keeps thousands of mutations
@@ -294,9 +304,13 @@ fn cert(name: &str) -> Certificate {
     Certificate::parse(&vector_file("ecc_sm4_gcm_sm3", &format!("certs/{name}.crt"))).unwrap()
 }
 
+/// A key of the recorded sessions, signing with pinned randomness (the crypto crate's test
+/// hook), so its signatures are the same in every run.
 fn key(name: &str) -> Arc<Memo> {
     let pem = vector_file("ecc_sm4_gcm_sm3", &format!("keys/{name}.key"));
-    Arc::new(Memo::new(load_private_key(&PROVIDER, &pem, None).unwrap()))
+    let scalar = load_private_key(&PROVIDER, &pem, None).unwrap().export().unwrap();
+    let key = PROVIDER.sm2.from_secret_with_random(&scalar, DEFAULT_SM2_ID, &SIGNING_RANDOM).unwrap();
+    Arc::new(Memo::new(key))
 }
 
 fn der(name: &str) -> CertificateDer {
@@ -746,6 +760,9 @@ fn mutate_handshake(cc: Arc<ClientConfig>, sc: Arc<ServerConfig>, label: &str, s
     std::thread::scope(|scope| {
         for (i, flight) in flights.iter().enumerate() {
             scope.spawn(move || {
+                // Replayed intact, the flight finds a fresh receiver exactly where the captured
+                // one was: it is accepted and answered byte for byte as before.
+                assert_eq!(feed(flight, &flight.bytes, Some(flight.bytes.len() / 2), &flight.name), None);
                 let t = std::time::Instant::now();
                 let outcomes = mutate_flight(flight, seed.wrapping_add(i as u64 * 0x1_0000), MUTATIONS);
                 let mut outcomes: Vec<_> = outcomes.into_iter().collect();
