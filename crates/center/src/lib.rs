@@ -1,0 +1,59 @@
+//! The wearpay processing center's storage: a double-entry ledger, the order book, the
+//! terminal registry, and the daily-limit and PIN try counters, on SQLite (a file in the
+//! data directory, the embedded default) or PostgreSQL, behind one API, [`Store`].
+//!
+//! The center must never create, lose or double-move money, whatever the phone in the
+//! middle does. The store's part of that promise:
+//!
+//! - **Exactly once.** A payment request is keyed by the band's `tx_id`. The first call
+//!   claims it and decides; every later call with the same bytes from the same terminal
+//!   gets the stored decision and response, byte for byte, and different bytes are a
+//!   `duplicate_conflict`. Concurrent retries wait for the first decision.
+//! - **One transaction per change**, with conditional updates: the payer is debited only
+//!   `WHERE balance >= amount - overdraft_limit`, an order is paid only `WHERE status =
+//!   'open'`, a daily counter grows only `WHERE spent <= limit - amount`, a counter
+//!   advances only `WHERE last_counter < counter`. On PostgreSQL their row locks serialize
+//!   concurrent writers; on SQLite one writer connection runs `BEGIN IMMEDIATE`
+//!   transactions. Parallel payments cannot overdraw, and a unique index allows one
+//!   approved payment per order.
+//! - **Double entry.** Every movement of money is one ledger transaction whose postings
+//!   sum to zero; balances are kept in step, and [`Store::ledger_check`] proves it.
+//! - **Declines change nothing** but the record of the decline (and the consumed counter).
+//! - **No clock.** Every operation that depends on the time takes `now`; days are counted
+//!   in the configured time zone ([`StoreConfig::time_zone`], Asia/Shanghai by default).
+//!
+//! Money is `i64` minor units with an ISO 4217 code everywhere; there is no floating point.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn core::error::Error>> {
+//! use wearpay_center::{Location, NewAccount, Store, StoreConfig};
+//! use wearpay_pay::{Currency, Money, Timestamp};
+//!
+//! let store = Store::open(&Location::parse("/var/lib/wearpay"), StoreConfig::default()).await?;
+//! let now = Timestamp(1_750_000_000);
+//! let alice = store.create_account(NewAccount::customer("Alice", Currency::CNY), now).await?;
+//! store.deposit(alice.id, Money::parse("500.00 CNY")?, now).await?;
+//! assert!(store.ledger_check().await?.ok);
+//! # Ok(()) }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod db;
+mod error;
+pub mod keystore;
+mod ledger;
+mod payment;
+mod refund;
+mod store;
+mod types;
+
+pub use chrono_tz::Tz;
+pub use error::{BoxError, Error};
+pub use ledger::{Deposit, HistoryItem, HistoryKind, LedgerReport, MAX_HISTORY_PAGE};
+pub use payment::{Decision, PaymentLimits, PaymentRecord, PaymentResult, Recorded, StoredTx, day_key};
+pub use refund::{Refund, RefundRefusal};
+pub use store::{Backend, Location, SQLITE_FILE, Store, StoreConfig};
+pub use types::{
+    Account, AccountId, AccountKind, LedgerTxId, Merchant, NewAccount, NewMerchant, NewOrder, NewTerminal, OrderStatus,
+    PinState, RefundId, StoredOrder, Terminal, TerminalStatus,
+};
