@@ -1,14 +1,14 @@
 //! The terminal's side of F1–F10.
 use alloc::{boxed::Box, string::String, sync::Arc, vec, vec::Vec};
 
-use wearpay_crypto::{Zeroizing, ct_eq};
+use wearpay_crypto::Zeroizing;
 
 use crate::config::{ClientConfig, Profile, UnixTime, usable_suites};
 use crate::conn::{
     Common, Connection, Error, Event, HandshakeSummary, Input, NegotiatedOrder, State, Transcript, connection_api,
 };
 use crate::handshake::{
-    CLIENT_FINISHED, PRE_MASTER_LEN, SERVER_FINISHED, cert_verify_hash, expect_handshake, install_keys,
+    CLIENT_FINISHED, PRE_MASTER_LEN, SERVER_FINISHED, cert_verify_hash, check_finished, expect_handshake, install_keys,
     key_fits_exchange, scheme_for, server_key_exchange_content, verify_data,
 };
 use crate::msgs::{
@@ -348,16 +348,8 @@ struct ExpectFinished(ExpectCcs);
 
 impl State for ExpectFinished {
     fn handle(self: Box<Self>, cx: &mut Common, input: Input<'_>, now: UnixTime) -> Result<Box<dyn State>, Error> {
-        let msg = expect_handshake(&input, "Finished")?;
-        let HandshakePayload::Finished(received) = &msg.message.payload else {
-            return Err(Error::unexpected("Finished", &input));
-        };
         let ExpectCcs { mut hs, params, master, order, session_id, resumed, peer_subject, .. } = self.0;
-        let expected = verify_data(cx, &params, &master, SERVER_FINISHED, &hs.transcript);
-        if !ct_eq(&expected, received) {
-            return Err(Error::BadFinished);
-        }
-        hs.transcript.add(&msg.encoded);
+        check_finished(cx, &input, &params, &master, SERVER_FINISHED, &mut hs.transcript)?;
         // F9–F10: in the seed order and on resumption the terminal's Finished follows.
         if order == NegotiatedOrder::Seed || resumed {
             send_finished(cx, &mut hs, &params, &master)?;

@@ -69,6 +69,28 @@ pub(crate) fn verify_data(
     prf::verify_data(&cx.provider, hash, master, label, th.as_ref())
 }
 
+/// F8–F10: checks the peer's Finished against the transcript so far (in constant time),
+/// then adds it to the transcript.
+pub(crate) fn check_finished(
+    cx: &Common,
+    input: &Input<'_>,
+    params: &SuiteParams,
+    master: &[u8; MASTER_SECRET_LEN],
+    label: &[u8],
+    transcript: &mut Transcript,
+) -> Result<(), Error> {
+    let msg = expect_handshake(input, "Finished")?;
+    let crate::msgs::HandshakePayload::Finished(received) = &msg.message.payload else {
+        return Err(Error::unexpected("Finished", input));
+    };
+    let expected = verify_data(cx, params, master, label, transcript);
+    if !wearpay_crypto::ct_eq(&expected, received) {
+        return Err(Error::BadFinished);
+    }
+    transcript.add(&msg.encoded);
+    Ok(())
+}
+
 /// What the ServerKeyExchange signs (GB/T 38636 §6.4.5.4): both randoms and the
 /// encryption certificate, so the certificate the terminal encrypts to is bound to this
 /// handshake by the center's signing key.

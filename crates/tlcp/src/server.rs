@@ -9,7 +9,7 @@ use crate::conn::{
     Common, Connection, Error, Event, HandshakeSummary, Input, NegotiatedOrder, State, Transcript, connection_api,
 };
 use crate::handshake::{
-    CLIENT_FINISHED, PRE_MASTER_LEN, SERVER_FINISHED, cert_verify_hash, expect_handshake, install_keys,
+    CLIENT_FINISHED, PRE_MASTER_LEN, SERVER_FINISHED, cert_verify_hash, check_finished, expect_handshake, install_keys,
     key_fits_exchange, scheme_for, server_key_exchange_content, verify_data,
 };
 use crate::msgs::{
@@ -332,16 +332,8 @@ struct ExpectFinished(ExpectCcs);
 
 impl State for ExpectFinished {
     fn handle(self: Box<Self>, cx: &mut Common, input: Input<'_>, now: UnixTime) -> Result<Box<dyn State>, Error> {
-        let msg = expect_handshake(&input, "Finished")?;
-        let HandshakePayload::Finished(received) = &msg.message.payload else {
-            return Err(Error::unexpected("Finished", &input));
-        };
         let ExpectCcs { mut hs, master, peer, resumed } = self.0;
-        let expected = verify_data(cx, &hs.params, &master, CLIENT_FINISHED, &hs.transcript);
-        if !ct_eq(&expected, received) {
-            return Err(Error::BadFinished);
-        }
-        hs.transcript.add(&msg.encoded);
+        check_finished(cx, &input, &hs.params, &master, CLIENT_FINISHED, &mut hs.transcript)?;
         if hs.order == NegotiatedOrder::Tlcp && !resumed {
             send_finished(cx, &mut hs, &master)?;
         }
