@@ -38,6 +38,7 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod authorize;
 mod db;
 mod error;
 pub mod keystore;
