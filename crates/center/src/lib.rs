@@ -39,6 +39,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod authorize;
+pub mod channel;
 mod db;
 mod error;
 pub mod keystore;
