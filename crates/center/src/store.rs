@@ -350,14 +350,8 @@ impl Store {
     pub async fn create_merchant(&self, new: NewMerchant, now: Timestamp) -> Result<Merchant, Error> {
         let now_i = ts(now)?;
         let mut tx = self.db.begin_write().await?;
-        let kind = tx
-            .optional("SELECT kind FROM accounts WHERE id = $1", args![new.account.0])
-            .await?
-            .ok_or(Error::NotFound { what: "account" })?
-            .get::<String>(0)?;
-        if AccountKind::parse(&kind)? != AccountKind::Merchant {
-            return Err(Error::invalid("merchant account", "must be a merchant account"));
-        }
+        require_kind(&mut tx, new.account, AccountKind::Merchant, "merchant account", "must be a merchant account")
+            .await?;
         tx.execute(
             "INSERT INTO merchants (id, name, account_id, created_at) VALUES ($1, $2, $3, $4)",
             args![new.id.as_str(), new.name.as_str(), new.account.0, now_i],
@@ -451,14 +445,8 @@ impl Store {
         }
         let now_i = ts(now)?;
         let mut tx = self.db.begin_write().await?;
-        let kind = tx
-            .optional("SELECT kind FROM accounts WHERE id = $1", args![new.account.0])
-            .await?
-            .ok_or(Error::NotFound { what: "account" })?
-            .get::<String>(0)?;
-        if AccountKind::parse(&kind)? != AccountKind::Customer {
-            return Err(Error::invalid("terminal account", "must be a customer account"));
-        }
+        require_kind(&mut tx, new.account, AccountKind::Customer, "terminal account", "must be a customer account")
+            .await?;
         tx.execute(
             "INSERT INTO terminals (serial, account_id, status, last_counter, certificate, enrolled_at, status_changed_at) \
              VALUES ($1, $2, 'active', -1, $3, $4, $4)",
@@ -693,4 +681,24 @@ pub(crate) fn tx_id(b: &[u8]) -> Result<TxId, Error> {
 
 pub(crate) fn serial(hex_text: &str) -> Result<TerminalSerial, Error> {
     hex::decode(hex_text).ok().and_then(|b| TerminalSerial::new(&b).ok()).ok_or(Error::Corrupt("terminal serial"))
+}
+
+/// Fails unless `account` exists and is of `kind` (merchants sit on merchant accounts,
+/// terminals pay from customer accounts).
+async fn require_kind(
+    tx: &mut Tx,
+    account: AccountId,
+    kind: AccountKind,
+    what: &'static str,
+    why: &'static str,
+) -> Result<(), Error> {
+    let found = tx
+        .optional("SELECT kind FROM accounts WHERE id = $1", args![account.0])
+        .await?
+        .ok_or(Error::NotFound { what: "account" })?
+        .get::<String>(0)?;
+    if AccountKind::parse(&found)? != kind {
+        return Err(Error::invalid(what, why));
+    }
+    Ok(())
 }

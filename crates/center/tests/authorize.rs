@@ -203,23 +203,7 @@ impl Fx {
     }
 }
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let db = $crate::common::TestDb::sqlite().await;
-                super::$name(&db.store).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(db) = $crate::common::TestDb::postgres().await {
-                    super::$name(&db.store).await;
-                }
-            }
-        }
-    )*};
-}
+use common::on_both;
 
 on_both!(
     each_mode_approves,
