@@ -293,17 +293,30 @@ impl Store {
         F: FnOnce(&Decision<'_>) -> Result<Vec<u8>, E> + Send,
         E: Into<BoxError>,
     {
-        let p = Prepared::new(record, now, self.config.time_zone)?;
-        let mut tx = self.db.begin_write().await?;
-        let payer = match claim(&mut tx, &p, record).await? {
-            Claim::New(payer) => payer,
-            Claim::Done(result) => {
-                tx.rollback().await?;
-                return Ok(*result);
-            }
+        let (p, mut tx, payer) = match self.begin_claim(record, now).await? {
+            Ok(claimed) => claimed,
+            Err(done) => return Ok(done),
         };
         let decided = decide(&mut tx, &p, record, payer).await?;
         finish(tx, &p, record, now, payer, decided, respond).await
+    }
+
+    /// Opens the write transaction and claims `record`'s `tx_id`: the prepared values, the
+    /// transaction and the payer's account when it is ours to decide, or the earlier answer.
+    async fn begin_claim(
+        &self,
+        record: &PaymentRecord,
+        now: Timestamp,
+    ) -> Result<Result<(Prepared, Tx, AccountId), PaymentResult>, Error> {
+        let p = Prepared::new(record, now, self.config.time_zone)?;
+        let mut tx = self.db.begin_write().await?;
+        match claim(&mut tx, &p, record).await? {
+            Claim::New(payer) => Ok(Ok((p, tx, payer))),
+            Claim::Done(result) => {
+                tx.rollback().await?;
+                Ok(Err(*result))
+            }
+        }
     }
 
     /// Records a payment request that the authorization layer declined before the ledger
@@ -322,14 +335,9 @@ impl Store {
         F: FnOnce(&Decision<'_>) -> Result<Vec<u8>, E> + Send,
         E: Into<BoxError>,
     {
-        let p = Prepared::new(record, now, self.config.time_zone)?;
-        let mut tx = self.db.begin_write().await?;
-        let payer = match claim(&mut tx, &p, record).await? {
-            Claim::New(payer) => payer,
-            Claim::Done(result) => {
-                tx.rollback().await?;
-                return Ok(*result);
-            }
+        let (p, mut tx, payer) = match self.begin_claim(record, now).await? {
+            Ok(claimed) => claimed,
+            Err(done) => return Ok(done),
         };
         if reason.code() > ReasonCode::StaleCounter.code() && reason.code() < ReasonCode::Malformed.code() {
             tx.execute(
