@@ -51,6 +51,36 @@ pub struct LedgerReport {
     pub declined_payments: u64,
 }
 
+/// One line for operators: the counts, then each kind of problem found.
+impl core::fmt::Display for LedgerReport {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{}: {} accounts, {} postings, {} approved and {} declined payments",
+            if self.ok { "balanced" } else { "NOT balanced" },
+            self.accounts,
+            self.postings,
+            self.approved_payments,
+            self.declined_payments
+        )?;
+        for (currency, total) in self.currency_totals.iter().filter(|(_, t)| *t != 0) {
+            write!(f, "; {currency} postings sum to {total}, not 0")?;
+        }
+        let problems = [
+            ("unbalanced ledger transactions", self.unbalanced_ledger_txs.len()),
+            ("balance mismatches", self.balance_mismatches.len()),
+            ("approved payments not booked once", self.approved_without_one_booking.len()),
+            ("bookings without approval", self.bookings_without_approval.len()),
+            ("order mismatches", self.order_mismatches.len()),
+            ("refund mismatches", self.refund_mismatches.len()),
+        ];
+        for (what, n) in problems.into_iter().filter(|(_, n)| *n > 0) {
+            write!(f, "; {n} {what}")?;
+        }
+        Ok(())
+    }
+}
+
 /// What a history entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HistoryKind {

@@ -44,6 +44,7 @@ mod db;
 mod error;
 pub mod keystore;
 mod ledger;
+pub mod node;
 mod payment;
 mod refund;
 mod store;

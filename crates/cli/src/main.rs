@@ -4,6 +4,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod center;
+mod load;
 mod pki;
 mod tlcp;
 
@@ -21,6 +23,10 @@ enum Command {
     Pki(pki::PkiArgs),
     /// TLCP (GB/T 38636) server and client, like `openssl s_server` and `s_client`.
     Tlcp(tlcp::TlcpArgs),
+    /// The processing center: init, serve, and the registry and ledger commands.
+    Center(center::CenterArgs),
+    /// Many simulated bands paying a center over real channels, then a ledger check.
+    Load(load::LoadArgs),
     /// Performance figures measured in this process.
     Bench(bench::BenchArgs),
 }
@@ -29,6 +35,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Pki(args) => pki::run(args),
         Command::Tlcp(args) => tlcp::run(args),
+        Command::Center(args) => center::run(args),
+        Command::Load(args) => load::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }

@@ -35,7 +35,9 @@ mod vectors_test;
 pub mod verify;
 
 pub use client::ClientConnection;
-pub use config::{ClientConfig, DEFAULT_SUITES, Profile, SM1_SUITES, ServerConfig, UnixTime, usable_suites};
+pub use config::{
+    ClientConfig, DEFAULT_SUITES, MAX_SESSION_LIFETIME, Profile, SM1_SUITES, ServerConfig, UnixTime, usable_suites,
+};
 pub use conn::{Error, Event, HandshakeSummary, NegotiatedOrder};
 pub use pki_verify::{PkiClientVerifier, PkiServerVerifier};
 pub use server::ServerConnection;

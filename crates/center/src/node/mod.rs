@@ -1,0 +1,332 @@
+//! A whole center process: the configuration file ([`CenterConfig`]), the directory
+//! [`init`] makes, and [`Center`], which opens the store, the key store, the certificates
+//! and the terminal CA that a config names and runs the channel listener over them.
+//!
+//! The operator commands (`wearpay center …`) and the load generator go through [`Center`],
+//! so that what they do to the registry (enrolling, revoking) also does what must follow:
+//! a revocation reaches the listener's registry at once and regenerates the CRL.
+extern crate alloc;
+
+use alloc::{string::String, sync::Arc, vec, vec::Vec};
+use core::time::Duration;
+use std::path::PathBuf;
+
+use tokio::net::TcpListener;
+use wearpay_crypto::{CryptoProvider, PublicKey};
+use wearpay_pay::{Pin, PinBlock, TerminalSerial, Timestamp, TxId};
+use wearpay_pki::{Certificate, CertificateRequest, Crl, Role, UnixTime, Verifier, files};
+use wearpay_tlcp::{
+    DEFAULT_SUITES, PkiClientVerifier, ServerConfig, msgs::CertificateDer, session::MemorySessionStore,
+};
+
+use crate::{
+    AccountId, AccountKind, NewTerminal, Store, Terminal, TerminalStatus,
+    authorize::{Authorizer, AuthorizerConfig, account_ref},
+    channel::{ChannelConfig, RegistryVerifier, serve_with},
+    keystore::{self, FileKeyStore, KeyPurpose, KeyStore},
+};
+
+mod ca;
+mod config;
+mod init;
+
+pub use ca::{CRL_VALIDITY_DAYS, TerminalCa};
+pub use config::{
+    CenterConfig, ChannelSection, DATABASE_URL_ENV, DatabaseSection, HttpSection, KeysSection, LimitsSection,
+    ModeLimits, PkiSection,
+};
+pub use init::{CENTER_CERT_DAYS, InitOptions, InitReport, init};
+
+/// The center's certificate files in `[pki] certs`, by key purpose.
+pub const CERT_FILES: [(KeyPurpose, &str, Role); 4] = [
+    (KeyPurpose::ChannelSign, "channel-sign.crt", Role::CenterSign),
+    (KeyPurpose::ChannelEnc, "channel-enc.crt", Role::CenterEnc),
+    (KeyPurpose::ReceiptSign, "receipt-sign.crt", Role::CenterReceipt),
+    (KeyPurpose::PinEnc, "pin-enc.crt", Role::CenterPin),
+];
+
+/// Sessions the listener keeps for resumption.
+const SESSION_CACHE: usize = 100_000;
+
+/// Why a center could not be set up or an operation on it failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration value is wrong or the files do not fit together.
+    #[error("{what}: {why}")]
+    Config {
+        /// Which setting or file.
+        what: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// A certificate, key, CSR or CRL was refused.
+    #[error(transparent)]
+    Pki(#[from] wearpay_pki::Error),
+    /// The key store refused.
+    #[error(transparent)]
+    KeyStore(#[from] keystore::Error),
+    /// The ledger refused.
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+}
+
+/// An open center: everything `wearpay center serve` runs on.
+#[derive(Debug)]
+pub struct Center {
+    config: CenterConfig,
+    provider: &'static CryptoProvider,
+    store: Store,
+    keys: Arc<FileKeyStore>,
+    root: Certificate,
+    certs: Vec<(KeyPurpose, Certificate)>,
+    center_ca: Certificate,
+    terminal_ca: TerminalCa,
+    registry: RegistryVerifier,
+    tls: Arc<ServerConfig>,
+    authorizer: Authorizer,
+}
+
+impl Center {
+    /// Opens what `config` names, with the portable crypto provider.
+    pub async fn open(config: CenterConfig) -> Result<Self, Error> {
+        Self::open_with(config, &wearpay_crypto::portable::PROVIDER).await
+    }
+
+    /// Opens what `config` names: the store (created and migrated if new), the key store,
+    /// the certificates (each checked against the root and against its key in the key
+    /// store) and the terminal CA.
+    pub async fn open_with(config: CenterConfig, provider: &'static CryptoProvider) -> Result<Self, Error> {
+        config.check()?;
+        let store = Store::open(&config.location(), config.store_config()?).await?;
+        let (keys, root, certs, center_ca, terminal_ca) = {
+            let config = config.clone();
+            // PBKDF2 over every key file: keep it off the async threads.
+            tokio::task::spawn_blocking(move || load_files(&config, provider))
+                .await
+                .map_err(|e| Error::Config { what: "startup", why: e.to_string() })??
+        };
+        let lifetime = config.channel.session_lifetime_secs;
+        let sessions = Arc::new(MemorySessionStore::new(SESSION_CACHE, lifetime));
+        let registry = RegistryVerifier::new(
+            PkiClientVerifier::new(
+                *provider,
+                vec![root.clone()],
+                [terminal_ca.chain(), core::slice::from_ref(terminal_ca.certificate())].concat(),
+                vec![],
+            ),
+            sessions.clone(),
+        );
+        let der = |c: &Certificate| CertificateDer(c.as_der().to_vec());
+        let cert = |p: KeyPurpose| certs.iter().find(|(q, _)| *q == p).map(|(_, c)| der(c));
+        let tls = Arc::new(ServerConfig {
+            provider: *provider,
+            suites: DEFAULT_SUITES.to_vec(),
+            profile: config.profile()?,
+            sign_key: keys.signing_key(KeyPurpose::ChannelSign)?,
+            enc_key: keys.decrypting_key(KeyPurpose::ChannelEnc)?,
+            cert_chain: [cert(KeyPurpose::ChannelSign), cert(KeyPurpose::ChannelEnc), Some(der(&center_ca))]
+                .into_iter()
+                .flatten()
+                .collect(),
+            verifier: Arc::new(registry.clone()),
+            session_store: sessions,
+            session_lifetime: lifetime,
+        });
+        let authorizer = Authorizer::new(
+            store.clone(),
+            keys.clone(),
+            provider,
+            AuthorizerConfig { policy: config.policy()?, ..AuthorizerConfig::default() },
+        );
+        Ok(Self { config, provider, store, keys, root, certs, center_ca, terminal_ca, registry, tls, authorizer })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CenterConfig {
+        &self.config
+    }
+
+    /// The ledger.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The crypto provider.
+    pub fn provider(&self) -> &'static CryptoProvider {
+        self.provider
+    }
+
+    /// The key store.
+    pub fn keys(&self) -> &Arc<FileKeyStore> {
+        &self.keys
+    }
+
+    /// The root both sides trust.
+    pub fn root(&self) -> &Certificate {
+        &self.root
+    }
+
+    /// The CA that issued the center's certificates.
+    pub fn center_ca(&self) -> &Certificate {
+        &self.center_ca
+    }
+
+    /// The center's certificate for `purpose`.
+    pub fn certificate(&self, purpose: KeyPurpose) -> Option<&Certificate> {
+        self.certs.iter().find(|(p, _)| *p == purpose).map(|(_, c)| c)
+    }
+
+    /// The terminal issuing CA.
+    pub fn terminal_ca(&self) -> &TerminalCa {
+        &self.terminal_ca
+    }
+
+    /// The TLCP server configuration.
+    pub fn tls(&self) -> &Arc<ServerConfig> {
+        &self.tls
+    }
+
+    /// The authorizer.
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.authorizer
+    }
+
+    /// The channel listener's settings from the config.
+    pub fn channel_config(&self) -> ChannelConfig {
+        ChannelConfig {
+            handshake_timeout: Duration::from_secs(self.config.channel.handshake_timeout_secs),
+            idle_timeout: Duration::from_secs(self.config.channel.idle_timeout_secs),
+            registry: Some(self.registry.clone()),
+            ..ChannelConfig::default()
+        }
+    }
+
+    /// Binds the configured channel address.
+    pub async fn bind(&self) -> Result<TcpListener, Error> {
+        let addr = self.config.channel.listen;
+        TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Config { what: "channel.listen", why: format!("cannot listen on {addr}: {e}") })
+    }
+
+    /// Serves terminals on `listener` until `shutdown` completes; in-flight requests finish.
+    pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        serve_with(listener, self.tls.clone(), self.authorizer.clone(), self.channel_config(), shutdown).await;
+    }
+
+    /// Enrolls a band: checks the CSR's self-signature, issues its certificate from the
+    /// terminal CA with a subject of the center's choosing, and registers it (active) to
+    /// the customer account `account`.
+    pub async fn enroll_terminal(
+        &self,
+        csr: &CertificateRequest,
+        account: AccountId,
+        label: &str,
+        now: Timestamp,
+    ) -> Result<(Terminal, Certificate), Error> {
+        let holder = self.store.account(account).await?.ok_or(crate::Error::NotFound { what: "account" })?;
+        if holder.kind != AccountKind::Customer {
+            return Err(Error::Config { what: "enroll", why: String::from("terminals pay from customer accounts") });
+        }
+        let subject = TerminalCa::terminal_subject(account.0, label)?;
+        let cert = self.terminal_ca.issue(csr, subject, self.config.pki.terminal_days, now)?;
+        let serial = TerminalSerial::new(cert.serial())
+            .map_err(|_| Error::Config { what: "enroll", why: String::from("certificate serial unusable") })?;
+        let terminal = self
+            .store
+            .enroll_terminal(NewTerminal { serial, account, certificate: cert.as_der().to_vec() }, now)
+            .await?;
+        Ok((terminal, cert))
+    }
+
+    /// Sets a terminal's status. Takes effect at once in this process's listener (and, by
+    /// the store, in every other center process at its next check); a revocation also
+    /// regenerates the CRL.
+    pub async fn set_terminal_status(
+        &self,
+        serial: &TerminalSerial,
+        status: TerminalStatus,
+        now: Timestamp,
+    ) -> Result<Terminal, Error> {
+        let terminal = self.store.set_terminal_status(serial, status, now).await?;
+        self.registry.set_status(serial.as_bytes(), status);
+        if status == TerminalStatus::Revoked {
+            self.publish_crl(now).await?;
+        }
+        Ok(terminal)
+    }
+
+    /// Sets (or replaces) the PIN of a customer account with a PAN. The PIN goes through
+    /// the same path as a band's: enciphered in a format 4 block to the key store's PIN key,
+    /// which alone turns it into the keyed verification value the store keeps.
+    pub async fn set_pin(&self, account: AccountId, pin: &Pin) -> Result<(), Error> {
+        let holder = self.store.account(account).await?.ok_or(crate::Error::NotFound { what: "account" })?;
+        let pan = holder
+            .pan
+            .clone()
+            .ok_or(Error::Config { what: "PIN", why: String::from("the account has no PAN; a PIN needs one") })?;
+        let tx_id = TxId::random(self.provider).map_err(|e| Error::Config { what: "random", why: e.to_string() })?;
+        let pin_key = self.keys.public_key(KeyPurpose::PinEnc)?;
+        let block = PinBlock::encipher(self.provider, pin, &pan, &tx_id, &pin_key)
+            .map_err(|e| Error::Config { what: "PIN", why: e.to_string() })?;
+        let value = self.keys.pin_verification_value_for_new_pin(&block, &pan, &tx_id, &account_ref(&holder))?;
+        self.store.set_pin_verification(account, Some(value.to_vec())).await?;
+        Ok(())
+    }
+
+    /// Signs and writes the terminal CRL from the registry's revoked terminals.
+    pub async fn publish_crl(&self, now: Timestamp) -> Result<Crl, Error> {
+        let revoked = self.store.revoked_terminals().await?;
+        let out = self.config.path(&self.config.pki.crl);
+        self.terminal_ca.publish_crl(&revoked, now, &out)
+    }
+
+    /// The published CRL's path.
+    pub fn crl_path(&self) -> PathBuf {
+        self.config.path(&self.config.pki.crl)
+    }
+}
+
+type Files = (Arc<FileKeyStore>, Certificate, Vec<(KeyPurpose, Certificate)>, Certificate, TerminalCa);
+
+fn load_files(config: &CenterConfig, provider: &'static CryptoProvider) -> Result<Files, Error> {
+    let keys = FileKeyStore::open_with(config.path(&config.keys.dir), &config.keystore_password()?, provider)?;
+    let root = files::read_certificate(config.path(&config.pki.root))?;
+    let center_ca = files::read_certificate(config.path(&config.pki.center_ca).join("ca.crt"))?;
+    let terminal_ca = TerminalCa::open(&config.path(&config.pki.terminal_ca), &config.ca_password()?, provider)?;
+    let verifier_roots = vec![root.clone()];
+    let verifier = Verifier::new(provider, &verifier_roots);
+    let now = UnixTime::now();
+    let certs_dir = config.path(&config.pki.certs);
+    let mut certs = Vec::new();
+    for (purpose, file, role) in CERT_FILES {
+        let cert = files::read_certificate(certs_dir.join(file))?;
+        // A certificate for another key (a mix-up in rotation) would make every handshake
+        // or receipt fail later; refuse to start instead.
+        let key: PublicKey = keys.public_key(purpose)?;
+        if cert.public_key()? != &key {
+            return Err(Error::Config {
+                what: "certificates",
+                why: format!("{file} is not for the key store's {purpose} key"),
+            });
+        }
+        verifier.verify(&cert, core::slice::from_ref(&center_ca), now, Some(role))?;
+        certs.push((purpose, cert));
+    }
+    verifier.verify(terminal_ca.certificate(), terminal_ca.chain(), now, Some(Role::IssuingCa))?;
+    Ok((Arc::new(keys), root, certs, center_ca, terminal_ca))
+}
+
+/// The center's files checked without opening the database (for `wearpay center check`).
+pub fn check_files(config: &CenterConfig, provider: &'static CryptoProvider) -> Result<(), Error> {
+    load_files(config, provider).map(|_| ())
+}

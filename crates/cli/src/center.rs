@@ -1,0 +1,603 @@
+//! `wearpay center …`: make, run and operate a processing center.
+//!
+//! Every command but `init` takes `--config DIR/center.toml` and works on the ledger,
+//! key store and CAs it names. Registry changes go through [`Center`], so a revocation
+//! also regenerates the CRL; a running `center serve` sees it at its next check of the
+//! store (every handshake and every payment).
+use core::net::SocketAddr;
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+use wearpay_center::node::{Center, CenterConfig, InitOptions, init};
+use wearpay_center::{
+    Account, AccountId, AccountKind, NewAccount, NewMerchant, NewOrder, Terminal, TerminalStatus,
+    keystore::PasswordSource,
+};
+use wearpay_crypto::{KeyAlgorithm, Zeroizing, portable::PROVIDER};
+use wearpay_pay::{
+    Amount, Currency, Description, MerchantId, MerchantName, Money, OrderId, Pan, Pin, TerminalSerial, Timestamp,
+};
+use wearpay_pki::{UnixTime, files};
+
+/// `wearpay center …`
+#[derive(Debug, Args)]
+pub struct CenterArgs {
+    #[command(subcommand)]
+    command: CenterCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum CenterCommand {
+    /// Make a center directory: config, PKI, keys, certificates, database.
+    Init(InitArgs),
+    /// Run the center: the TLCP channel listener, until Ctrl-C or SIGTERM.
+    Serve(ConfigArg),
+    /// Check that the config and every file it names fit together, without serving.
+    Check(ConfigArg),
+    /// Sign and publish the terminal CRL from the registry.
+    Crl(ConfigArg),
+    /// The terminal registry.
+    #[command(subcommand)]
+    Terminal(TerminalCommand),
+    /// Customer and merchant accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Merchants.
+    #[command(subcommand)]
+    Merchant(MerchantCommand),
+    /// Orders (what a merchant's till would create).
+    #[command(subcommand)]
+    Order(OrderCommand),
+    /// Prove the ledger: postings sum to zero, balances match them.
+    LedgerCheck(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// The center's config file.
+    #[arg(long, default_value = "center.toml")]
+    config: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Alg {
+    Sm2,
+    Rsa,
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// The directory to make (must not hold a center.toml).
+    #[arg(long)]
+    dir: PathBuf,
+    /// `postgres://…` for PostgreSQL; default SQLite in DIR/data.
+    #[arg(long)]
+    database: Option<String>,
+    /// The channel's address.
+    #[arg(long, default_value = "127.0.0.1:7443")]
+    listen: SocketAddr,
+    /// The HTTP API's address.
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// The name on the channel certificates (bands check it).
+    #[arg(long, default_value = "center.wearpay.local")]
+    server_name: String,
+    /// The algorithm of every new key.
+    #[arg(long, value_enum, default_value = "sm2")]
+    alg: Alg,
+    /// Use existing CAs: a directory with root.crt (or root/ca.crt), center-ca/ and
+    /// terminal-ca/ made by `wearpay pki init-ca`.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Where the existing CAs' key password is (`--ca`): env:NAME or file:PATH.
+    #[arg(long, default_value = "env:WEARPAY_CA_PASSWORD", requires = "ca")]
+    ca_password: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum TerminalCommand {
+    /// Issue a band's certificate from its CSR and register it to an account.
+    Enroll(EnrollArgs),
+    /// Stop a terminal paying until reactivated.
+    Suspend(SerialArgs),
+    /// Revoke a terminal for good (a lost band): refused at once, CRL regenerated.
+    Revoke(SerialArgs),
+    /// Let a suspended terminal pay again.
+    Reactivate(SerialArgs),
+    /// Unlock PIN mode on the terminal's account after too many wrong PINs.
+    UnlockPin(SerialArgs),
+    /// Show one terminal.
+    Show(SerialArgs),
+    /// List an account's terminals.
+    List(AccountArg),
+}
+
+#[derive(Debug, Args)]
+struct EnrollArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The band's CSR (PEM or DER).
+    #[arg(long)]
+    csr: PathBuf,
+    /// The customer account it pays from.
+    #[arg(long)]
+    account: i64,
+    /// A display name for the certificate subject.
+    #[arg(long, default_value = "")]
+    label: String,
+    /// Where to write the certificate (PEM); default: standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct SerialArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The terminal's certificate serial, hex (colons allowed).
+    #[arg(long)]
+    serial: String,
+}
+
+#[derive(Debug, Args)]
+struct AccountArg {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The account number.
+    #[arg(long)]
+    account: i64,
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountCommand {
+    /// Open an account.
+    Create(AccountCreateArgs),
+    /// Credit an account from outside the ledger (cash in).
+    Deposit(DepositArgs),
+    /// Show an account: balance, PAN, PIN state, terminals.
+    Show(AccountArg),
+    /// Set or replace a customer account's PIN (read from --pin-file or standard input).
+    SetPin(SetPinArgs),
+}
+
+#[derive(Debug, Args)]
+struct AccountCreateArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The holder's name.
+    #[arg(long)]
+    name: String,
+    /// ISO 4217 currency.
+    #[arg(long, default_value = "CNY")]
+    currency: String,
+    /// A merchant's account instead of a customer's.
+    #[arg(long)]
+    merchant: bool,
+    /// The PAN provisioned to the account's bands (PIN blocks are bound to it).
+    #[arg(long)]
+    pan: Option<String>,
+    /// How far below zero it may go, e.g. 100.00.
+    #[arg(long)]
+    overdraft: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct DepositArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The account number.
+    #[arg(long)]
+    account: i64,
+    /// The amount with its currency, e.g. "500.00 CNY".
+    #[arg(long)]
+    amount: String,
+}
+
+#[derive(Debug, Args)]
+struct SetPinArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The account number.
+    #[arg(long)]
+    account: i64,
+    /// A file holding the PIN (4 to 12 digits); default: read standard input.
+    #[arg(long)]
+    pin_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum MerchantCommand {
+    /// Register a merchant, paid into a merchant account (made if --account is not given).
+    Create(MerchantCreateArgs),
+}
+
+#[derive(Debug, Args)]
+struct MerchantCreateArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The merchant id orders name, e.g. M-0001.
+    #[arg(long)]
+    id: String,
+    /// The name bands show.
+    #[arg(long)]
+    name: String,
+    /// An existing merchant account.
+    #[arg(long)]
+    account: Option<i64>,
+    /// The currency of a new merchant account.
+    #[arg(long, default_value = "CNY")]
+    currency: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum OrderCommand {
+    /// Create an order for a band to pay.
+    Create(OrderCreateArgs),
+    /// Show an order and its status.
+    Show(OrderShowArgs),
+}
+
+#[derive(Debug, Args)]
+struct OrderCreateArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The order id (unique).
+    #[arg(long)]
+    id: String,
+    /// The merchant.
+    #[arg(long)]
+    merchant: String,
+    /// The price with its currency, e.g. "25.00 CNY".
+    #[arg(long)]
+    amount: String,
+    /// What is bought (shown on the band).
+    #[arg(long, default_value = "")]
+    description: String,
+    /// Seconds until it stops accepting payment.
+    #[arg(long, default_value_t = 900)]
+    expires_in: u64,
+}
+
+#[derive(Debug, Args)]
+struct OrderShowArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The order id.
+    #[arg(long)]
+    id: String,
+}
+
+fn now() -> Timestamp {
+    Timestamp(UnixTime::now().secs())
+}
+
+pub fn run(args: CenterArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run_async(args))
+}
+
+async fn open(arg: &ConfigArg) -> Result<Center> {
+    let config = CenterConfig::load(&arg.config).with_context(|| format!("loading {}", arg.config.display()))?;
+    Center::open(config).await.with_context(|| format!("opening the center of {}", arg.config.display()))
+}
+
+async fn run_async(args: CenterArgs) -> Result<ExitCode> {
+    match args.command {
+        CenterCommand::Init(a) => init_cmd(a).await,
+        CenterCommand::Serve(a) => serve(&a).await,
+        CenterCommand::Check(a) => {
+            let center = open(&a).await?;
+            let report = center.store().ledger_check().await?;
+            println!(
+                "{}: config, keys, certificates and CAs fit together; ledger {}",
+                a.config.display(),
+                if report.ok { "balanced" } else { "NOT balanced" }
+            );
+            Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        CenterCommand::Crl(a) => {
+            let center = open(&a).await?;
+            let crl = center.publish_crl(now()).await?;
+            println!("{}: {} revoked terminal(s)", center.crl_path().display(), crl.entries().len());
+            Ok(ExitCode::SUCCESS)
+        }
+        CenterCommand::Terminal(c) => terminal(c).await,
+        CenterCommand::Account(c) => account(c).await,
+        CenterCommand::Merchant(MerchantCommand::Create(a)) => {
+            let center = open(&a.config).await?;
+            let store = center.store();
+            let account = match a.account {
+                Some(id) => AccountId(id),
+                None => {
+                    let currency = Currency::from_code(&a.currency)?;
+                    store.create_account(NewAccount::merchant(&a.name, currency), now()).await?.id
+                }
+            };
+            let merchant = store
+                .create_merchant(
+                    NewMerchant { id: MerchantId::new(&a.id)?, name: MerchantName::new(&a.name)?, account },
+                    now(),
+                )
+                .await?;
+            emit(a.config.json, json!({"merchant": merchant.id.as_str(), "account": account.0}), || {
+                format!("merchant {} \"{}\" paid into account {}", merchant.id, a.name, account.0)
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        CenterCommand::Order(OrderCommand::Create(a)) => {
+            let center = open(&a.config).await?;
+            let new = NewOrder {
+                order_id: OrderId::new(&a.id)?,
+                merchant: MerchantId::new(&a.merchant)?,
+                money: Money::parse(&a.amount)?,
+                description: Description::new(&a.description)?,
+                expires_at: Timestamp(now().0 + a.expires_in),
+            };
+            let order = center.store().create_order(new, now()).await?;
+            emit(a.config.json, json!({"order": a.id, "expires_at": order.order.expires_at.0}), || {
+                format!("order {} for {} at {}", a.id, order.order.money(), order.order.merchant_name)
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        CenterCommand::Order(OrderCommand::Show(a)) => {
+            let center = open(&a.config).await?;
+            let Some(o) = center.store().get_order(&OrderId::new(&a.id)?).await? else { bail!("no order {}", a.id) };
+            let status = o.status_at(now());
+            emit(
+                a.config.json,
+                json!({
+                    "order": a.id, "merchant": o.order.merchant_id.as_str(), "amount": o.order.money().to_string(),
+                    "status": status.to_string(), "paid_tx": o.paid_tx.map(|t| t.to_string()),
+                }),
+                || format!("order {}: {} to {}, {}", a.id, o.order.money(), o.order.merchant_id, status),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        CenterCommand::LedgerCheck(a) => {
+            let center = open(&a).await?;
+            let report = center.store().ledger_check().await?;
+            emit(a.json, json!({"ok": report.ok, "report": report.to_string()}), || format!("{report}"));
+            Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}
+
+fn emit(json: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{}", text());
+    }
+}
+
+async fn init_cmd(a: InitArgs) -> Result<ExitCode> {
+    let mut options = InitOptions::new(a.listen, &a.server_name);
+    options.database = a.database;
+    options.http = a.http;
+    options.alg = match a.alg {
+        Alg::Sm2 => KeyAlgorithm::Sm2,
+        Alg::Rsa => KeyAlgorithm::Rsa(2048),
+    };
+    if let Some(dir) = a.ca {
+        options.ca = Some((dir, a.ca_password.parse::<PasswordSource>()?));
+    }
+    let report = init(&a.dir, &options, &PROVIDER).await.with_context(|| format!("making {}", a.dir.display()))?;
+    println!("{}: a new center (root \"{}\")", a.dir.display(), report.root_subject);
+    for (file, what) in &report.files {
+        println!("  {file:<24} {what}");
+    }
+    println!("start it with: wearpay center serve --config {}", report.config.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(a: &ConfigArg) -> Result<ExitCode> {
+    let center = open(a).await?;
+    let listener = center.bind().await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, profile = %center.config().channel.profile, "channel listening");
+    println!("wearpay center: channel on {addr} ({} profile)", center.config().channel.profile);
+    center.serve(listener, shutdown_signal()).await;
+    center.store().close().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return core::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down: finishing in-flight payments");
+}
+
+fn parse_serial(s: &str) -> Result<TerminalSerial> {
+    let clean: String = s.chars().filter(|c| *c != ':').collect();
+    let bytes = hex::decode(&clean).with_context(|| format!("\"{s}\" is not a hex serial"))?;
+    Ok(TerminalSerial::new(&bytes)?)
+}
+
+fn terminal_json(t: &Terminal) -> serde_json::Value {
+    json!({
+        "serial": hex::encode_upper(t.serial.as_bytes()),
+        "account": t.account.0,
+        "status": t.status.to_string(),
+        "last_counter": t.last_counter.map(|c| c.0),
+    })
+}
+
+async fn terminal(c: TerminalCommand) -> Result<ExitCode> {
+    match c {
+        TerminalCommand::Enroll(a) => {
+            let center = open(&a.config).await?;
+            let csr = files::read_csr(&a.csr)?;
+            let (terminal, cert) = center.enroll_terminal(&csr, AccountId(a.account), &a.label, now()).await?;
+            match &a.out {
+                Some(path) => files::write_new(path, cert.to_pem().as_bytes(), false)?,
+                None => print!("{}", cert.to_pem()),
+            }
+            eprintln!(
+                "enrolled terminal {} to account {} (\"{}\", until {})",
+                hex::encode_upper(terminal.serial.as_bytes()),
+                terminal.account.0,
+                cert.subject(),
+                cert.not_after()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        TerminalCommand::Suspend(a) => set_status(a, TerminalStatus::Suspended).await,
+        TerminalCommand::Revoke(a) => set_status(a, TerminalStatus::Revoked).await,
+        TerminalCommand::Reactivate(a) => set_status(a, TerminalStatus::Active).await,
+        TerminalCommand::UnlockPin(a) => {
+            let center = open(&a.config).await?;
+            let serial = parse_serial(&a.serial)?;
+            let Some(t) = center.store().terminal(&serial).await? else { bail!("no terminal {}", a.serial) };
+            let state = center.store().unlock_pin(t.account, now()).await?;
+            emit(a.config.json, json!({"account": t.account.0, "locked": state.locked}), || {
+                format!("PIN mode unlocked on account {}", t.account.0)
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        TerminalCommand::Show(a) => {
+            let center = open(&a.config).await?;
+            let serial = parse_serial(&a.serial)?;
+            let Some(t) = center.store().terminal(&serial).await? else { bail!("no terminal {}", a.serial) };
+            emit(a.config.json, terminal_json(&t), || terminal_line(&t));
+            Ok(ExitCode::SUCCESS)
+        }
+        TerminalCommand::List(a) => {
+            let center = open(&a.config).await?;
+            let list = center.store().terminals_of(AccountId(a.account)).await?;
+            if a.config.json {
+                println!("{}", serde_json::Value::Array(list.iter().map(terminal_json).collect()));
+            } else {
+                list.iter().for_each(|t| println!("{}", terminal_line(t)));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn terminal_line(t: &Terminal) -> String {
+    format!("terminal {}: account {}, {}", hex::encode_upper(t.serial.as_bytes()), t.account.0, t.status)
+}
+
+async fn set_status(a: SerialArgs, status: TerminalStatus) -> Result<ExitCode> {
+    let center = open(&a.config).await?;
+    let serial = parse_serial(&a.serial)?;
+    let t = center.set_terminal_status(&serial, status, now()).await?;
+    emit(a.config.json, terminal_json(&t), || {
+        let crl = if status == TerminalStatus::Revoked {
+            format!("; CRL published to {}", center.crl_path().display())
+        } else {
+            String::new()
+        };
+        format!("{}{crl}", terminal_line(&t))
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+fn account_json(a: &Account) -> serde_json::Value {
+    json!({
+        "account": a.id.0,
+        "name": a.name,
+        "kind": a.kind.to_string(),
+        "balance": a.balance.to_string(),
+        "pan": a.pan.as_ref().map(masked),
+        "pin_set": a.pin_verification.is_some(),
+        "pin_locked": a.pin.locked,
+    })
+}
+
+async fn account(c: AccountCommand) -> Result<ExitCode> {
+    match c {
+        AccountCommand::Create(a) => {
+            let center = open(&a.config).await?;
+            let currency = Currency::from_code(&a.currency)?;
+            let kind = if a.merchant { AccountKind::Merchant } else { AccountKind::Customer };
+            let mut new = NewAccount::new(&a.name, currency, kind);
+            if let Some(pan) = &a.pan {
+                new = new.with_pan(Pan::new(pan)?);
+            }
+            if let Some(o) = &a.overdraft {
+                new = new.with_overdraft(Amount::parse(o, currency)?);
+            }
+            let account = center.store().create_account(new, now()).await?;
+            emit(a.config.json, account_json(&account), || format!("account {} \"{}\"", account.id.0, account.name));
+            Ok(ExitCode::SUCCESS)
+        }
+        AccountCommand::Deposit(a) => {
+            let center = open(&a.config).await?;
+            let money = Money::parse(&a.amount)?;
+            center.store().deposit(AccountId(a.account), money, now()).await?;
+            let balance = center.store().balance(AccountId(a.account)).await?;
+            emit(a.config.json, json!({"account": a.account, "balance": balance.to_string()}), || {
+                format!("deposited {money} to account {}; balance {balance}", a.account)
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        AccountCommand::Show(a) => {
+            let center = open(&a.config).await?;
+            let store = center.store();
+            let Some(account) = store.account(AccountId(a.account)).await? else { bail!("no account {}", a.account) };
+            let terminals = store.terminals_of(account.id).await?;
+            if a.config.json {
+                let mut v = account_json(&account);
+                v["terminals"] = serde_json::Value::Array(terminals.iter().map(terminal_json).collect());
+                println!("{v}");
+            } else {
+                println!("account {} \"{}\": balance {}", account.id.0, account.name, account.balance);
+                if let Some(pan) = &account.pan {
+                    println!("  PAN {}", masked(pan));
+                }
+                let pin = match (account.pin_verification.is_some(), account.pin.locked) {
+                    (false, _) => "not set",
+                    (true, true) => "locked",
+                    (true, false) => "set",
+                };
+                println!("  PIN {pin} ({} wrong since the last right one)", account.pin.failures);
+                terminals.iter().for_each(|t| println!("  {}", terminal_line(t)));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AccountCommand::SetPin(a) => {
+            let center = open(&a.config).await?;
+            let mut text = Zeroizing::new(String::new());
+            match &a.pin_file {
+                Some(path) => {
+                    *text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+                }
+                None => {
+                    io::stdin().read_to_string(&mut text)?;
+                }
+            }
+            let pin = Pin::new(text.trim_end_matches(['\n', '\r']))?;
+            center.set_pin(AccountId(a.account), &pin).await?;
+            println!("PIN set on account {}", a.account);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The PAN as receipts print it: the last four digits.
+fn masked(pan: &Pan) -> String {
+    let s = pan.as_str();
+    format!("{}{}", "*".repeat(s.len().saturating_sub(4)), &s[s.len().saturating_sub(4)..])
+}
