@@ -18,9 +18,9 @@ use wearpay_center::{
 use wearpay_crypto::{KeyAlgorithm, PrivateKey, PublicKey, SigningKey, portable::PROVIDER};
 use wearpay_pay::{
     BiometricMatch, Counter, Currency, Description, Evidence, HistoryQuery, MatcherId, MerchantId, MerchantName, Mode,
-    Money, Order, OrderId, OrderQuery, Outcome, Pan, PayRequest, PayRequestBuilder, Pin, PinBlock, Policy, Press,
-    Proof, ReasonCode, Request, Response, TerminalSerial, Timestamp, TxId, TxState, TxStatusQuery, WornAttestation,
-    confirm_text,
+    Money, Order, OrderId, OrderQuery, Outcome, Pan, PayRequest, PayRequestBuilder, Pin, PinBlock, PinChange, Policy,
+    Press, Proof, ReasonCode, Request, Response, TerminalSerial, Timestamp, TxId, TxState, TxStatusQuery,
+    WornAttestation, confirm_text,
 };
 
 const PASSWORD: &[u8] = b"correct horse battery staple";
@@ -216,6 +216,7 @@ on_both!(
     malformed_and_oversize,
     stale_counter,
     queries,
+    pin_change_needs_the_old_pin,
 );
 
 async fn each_mode_approves(store: &Store) {
@@ -377,4 +378,35 @@ async fn queries(store: &Store) {
     assert_eq!(h.entries[0].tx_id, tx_id);
     assert_eq!(h.entries[0].amount.minor(), 1_000);
     assert_eq!(h.entries[0].outcome, Outcome::Approved);
+}
+
+/// `PinChange`: the old PIN must be right (a wrong one counts towards the lockout and
+/// changes nothing); once changed, the old PIN is refused in PIN mode and the new one pays.
+async fn pin_change_needs_the_old_pin(store: &Store) {
+    let fx = Fx::new(store).await;
+    let pin_key = fx.keys.public_key(KeyPurpose::PinEnc).unwrap();
+    let change = |id: u8, old: &str, new: &str| {
+        let id = TxId([id; 16]);
+        let encipher =
+            |pin: &str| PinBlock::encipher(&PROVIDER, &Pin::new(pin).unwrap(), &pan(), &id, &pin_key).unwrap();
+        Request::PinChange(PinChange { id, old: encipher(old), new: encipher(new) })
+    };
+    let outcome = |r: Response| match r {
+        Response::PinChange(r) => r.outcome,
+        other => panic!("not a PIN change result: {other:?}"),
+    };
+    let stored = store.account(fx.payer).await.unwrap().unwrap().pin_verification;
+
+    assert_eq!(outcome(fx.query(change(1, "000000", "2468")).await), Outcome::Declined(ReasonCode::WrongPin));
+    assert_eq!(store.account(fx.payer).await.unwrap().unwrap().pin_verification, stored);
+    assert_eq!(store.pin_state(fx.payer).await.unwrap().failures, 1);
+
+    assert_eq!(outcome(fx.query(change(2, RIGHT_PIN, "2468")).await), Outcome::Approved);
+    assert_eq!(store.pin_state(fx.payer).await.unwrap().failures, 0);
+    let a = fx.order("ORD-1", "10.00").await;
+    let old = fx.request_with(&a, Mode::Pin, 3, 3, true, RIGHT_PIN, &*fx.terminal_key);
+    assert_eq!(fx.pay(&old).await, Outcome::Declined(ReasonCode::WrongPin));
+    let new = fx.request_with(&a, Mode::Pin, 4, 4, true, "2468", &*fx.terminal_key);
+    assert_eq!(fx.pay(&new).await, Outcome::Approved);
+    assert!(store.ledger_check().await.unwrap().ok);
 }
