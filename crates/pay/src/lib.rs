@@ -14,7 +14,7 @@
 //! - Receipts are [`Signed`] COSE_Sign1-style with the center's receipt key.
 //! - PINs travel as ISO 9564-1 format 4 blocks with SM4 in place of AES ([`pin`]).
 //!
-//! The wire format is specified in `docs/PAYMENT.md`.
+//! The wire format is specified in `docs/PROTOCOL.md` ("Payment messages").
 //!
 //! ```
 //! use wearpay_pay::{Money, Request, Response, OrderId, OrderQuery};

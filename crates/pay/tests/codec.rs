@@ -52,7 +52,7 @@ fn requests_and_responses_do_not_mix() {
     }
 }
 
-/// The exact bytes of small messages, as `docs/PAYMENT.md` shows them.
+/// The exact bytes of small messages, as `docs/PROTOCOL.md` shows them.
 #[test]
 fn golden_bytes() {
     assert_eq!(Request::BalanceQuery.encode().unwrap(), [0xa2, 0x00, 0x01, 0x01, 0x04]);
