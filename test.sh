@@ -15,6 +15,8 @@ command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 perl -MIPC::Cmd -e1 2>/dev/null || need_apt+=(perl)
 command -v make >/dev/null || need_apt+=(make)
 command -v cc >/dev/null || need_apt+=(gcc)
+# crates/shangmi's constant-time check runs its secret-handling paths under valgrind.
+command -v valgrind >/dev/null || need_apt+=(valgrind)
 # crates/center runs every storage test on SQLite and on PostgreSQL. A WEARPAY_TEST_POSTGRES
 # given by the caller is used as it is; otherwise Debian's server is installed and started here.
 if [ -z "${WEARPAY_TEST_POSTGRES:-}" ]; then
@@ -58,3 +60,5 @@ fi
 # tests fail when PostgreSQL is unreachable.
 export WEARPAY_REQUIRE_INTEROP=1
 cargo test --workspace --all-targets --locked
+# No secret-dependent branch or memory index in the fast SM2/SM4 (valgrind, ctgrind method).
+crates/shangmi/ct/run.sh

@@ -1,5 +1,7 @@
 //! Criterion benchmarks: SM3 and SM4 on a 16 KiB record (the TLCP maximum), for each SM4
-//! back end this CPU has and for the portable RustCrypto provider.
+//! back end this CPU has and for the portable RustCrypto provider; SM2 signing, verification,
+//! encryption and decryption of 48 bytes (a TLCP pre-master secret) and key generation,
+//! shangmi against portable.
 //!
 //! `cargo bench -p wearpay-shangmi -- --warm-up-time 1 --measurement-time 3` for a quick run.
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -7,7 +9,7 @@
 use core::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use wearpay_crypto::{CryptoProvider, portable};
+use wearpay_crypto::{CryptoProvider, DEFAULT_SM2_ID, PublicKey, SigningKey, portable};
 use wearpay_shangmi::{provider_with, sm4::Backend};
 
 const RECORD: usize = 16 * 1024;
@@ -61,5 +63,48 @@ fn sm4(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sm3, sm4);
+fn sm2(c: &mut Criterion) {
+    let msg = [0x5au8; 100];
+    let secret = [0x48u8; 48];
+    let mut g = c.benchmark_group("sm2");
+    for p in [portable::PROVIDER, wearpay_shangmi::PROVIDER] {
+        let key = p.sm2.from_secret(&[0x17; 32], DEFAULT_SM2_ID).unwrap();
+        let PublicKey::Sm2(public) = SigningKey::public_key(&*key) else { unreachable!() };
+        let sig = key.sign(&msg).unwrap();
+        let ct = p.sm2.encrypt(&public, &secret, p.random).unwrap();
+        g.bench_function(BenchmarkId::new("sign", p.name), |b| b.iter(|| key.sign(black_box(&msg)).unwrap()));
+        g.bench_function(BenchmarkId::new("verify", p.name), |b| {
+            b.iter(|| p.sm2.verify(&public, DEFAULT_SM2_ID, black_box(&msg), &sig).unwrap())
+        });
+        g.bench_function(BenchmarkId::new("encrypt_48B", p.name), |b| {
+            b.iter(|| p.sm2.encrypt(&public, black_box(&secret), p.random).unwrap())
+        });
+        g.bench_function(BenchmarkId::new("decrypt_48B", p.name), |b| b.iter(|| key.decrypt(black_box(&ct)).unwrap()));
+        g.bench_function(BenchmarkId::new("keygen", p.name), |b| b.iter(|| p.sm2.generate(p.random).unwrap()));
+    }
+    g.finish();
+}
+
+/// The pieces under SM2: field multiplication and inversion, and the scalar multiplications.
+fn sm2_arithmetic(c: &mut Criterion) {
+    use wearpay_shangmi::sm2::{
+        field::{FieldElement, Scalar},
+        point,
+    };
+    let x = FieldElement::from_be_bytes_reduced(&[0x35; 32]);
+    let y = FieldElement::from_be_bytes_reduced(&[0x7b; 32]);
+    let k = Scalar::from_be_bytes_reduced(&[0x6e; 32]);
+    let mut g = c.benchmark_group("sm2_arithmetic");
+    g.bench_function("field_mul", |b| b.iter(|| black_box(x).mul(&black_box(y))));
+    g.bench_function("field_square", |b| b.iter(|| black_box(x).square()));
+    g.bench_function("field_invert", |b| b.iter(|| black_box(x).invert()));
+    g.bench_function("mul_base", |b| b.iter(|| point::mul_base(black_box(&k))));
+    g.bench_function("mul_point", |b| b.iter(|| point::mul_point(black_box(&k), &point::GENERATOR)));
+    g.bench_function("mul_double_vartime", |b| {
+        b.iter(|| point::mul_double_vartime(black_box(&k), &k, &point::GENERATOR))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sm3, sm4, sm2, sm2_arithmetic);
 criterion_main!(benches);

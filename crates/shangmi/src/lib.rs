@@ -4,9 +4,11 @@
 //!   eight blocks per register where the CPU has it) or, anywhere, a Boolean circuit; never a
 //!   secret-indexed table. CBC and GCM (RFC 8998) through the `wearpay-crypto` traits.
 //! - [`sm3`]: SM3 with an unrolled compression function.
+//! - [`sm2`]: SM2 signatures and encryption on its own constant-time field and point
+//!   arithmetic (fixed-base comb for k·G, windowed ladder for k·P).
 //!
-//! [`PROVIDER`] plugs both into a [`CryptoProvider`]; SM2, RSA, SHA-256, AES and randomness
-//! come from the portable provider for now.
+//! [`PROVIDER`] plugs all three into a [`CryptoProvider`]; RSA, SHA-256, AES and randomness
+//! come from the portable provider.
 //!
 //! ```
 //! use wearpay_crypto::portable;
@@ -27,14 +29,21 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod sm2;
 pub mod sm3;
 pub mod sm4;
 
 use wearpay_crypto::{CryptoProvider, portable};
 
 /// The ShangMi provider on the detected SM4 back end ([`sm4::Backend::detected`]).
-pub static PROVIDER: CryptoProvider =
-    CryptoProvider { name: "shangmi", sm3: &sm3::SM3, sm4_cbc: &sm4::CBC, sm4_gcm: &sm4::GCM, ..portable::PROVIDER };
+pub static PROVIDER: CryptoProvider = CryptoProvider {
+    name: "shangmi",
+    sm3: &sm3::SM3,
+    sm4_cbc: &sm4::CBC,
+    sm4_gcm: &sm4::GCM,
+    sm2: &sm2::SM2,
+    ..portable::PROVIDER
+};
 
 /// The ShangMi provider, as [`PROVIDER`].
 pub fn provider() -> CryptoProvider {

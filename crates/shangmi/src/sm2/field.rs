@@ -1,0 +1,483 @@
+//! Arithmetic modulo SM2's prime p and its group order n, on four 64-bit limbs.
+//!
+//! Both are Montgomery fields (R = 2^256). For p = 2^256 − 2^224 − 2^96 + 2^64 − 1 the
+//! Montgomery factor −p⁻¹ mod 2^64 is 1, so each reduction round needs no extra multiply
+//! and its products by the all-ones limbs of p fold into shifts; a special-form (Solinas)
+//! reduction would need a chain of 32-bit-word additions and subtractions that does not
+//! beat that on 64-bit limbs, and Montgomery lets the same code serve n as well.
+//!
+//! Every operation runs in constant time: no branch or index depends on a value, and the
+//! final conditional subtractions are masked selections.
+use zeroize::Zeroize;
+
+/// `a + b + carry`, with the carry out (carries are 0 or 1).
+#[inline(always)]
+const fn adc(a: u64, b: u64, carry: u64) -> (u64, u64) {
+    let t = (a as u128) + (b as u128) + (carry as u128);
+    (t as u64, (t >> 64) as u64)
+}
+
+/// `a − b − borrow`, with the borrow out (borrows are 0 or all ones).
+#[inline(always)]
+const fn sbb(a: u64, b: u64, borrow: u64) -> (u64, u64) {
+    let t = (a as u128).wrapping_sub((b as u128) + ((borrow >> 63) as u128));
+    (t as u64, (t >> 64) as u64)
+}
+
+/// `a + b·c + carry`, with the high word.
+#[inline(always)]
+const fn mac(a: u64, b: u64, c: u64, carry: u64) -> (u64, u64) {
+    let t = (a as u128) + (b as u128) * (c as u128) + (carry as u128);
+    (t as u64, (t >> 64) as u64)
+}
+
+/// All ones if `x` is zero, else zero, without a branch.
+#[inline(always)]
+pub(crate) const fn is_zero_mask(x: u64) -> u64 {
+    ((x | x.wrapping_neg()) >> 63).wrapping_sub(1)
+}
+
+/// All ones if `a == b`, else zero.
+#[inline(always)]
+pub(crate) const fn eq_mask(a: u64, b: u64) -> u64 {
+    is_zero_mask(a ^ b)
+}
+
+/// The 512-bit product of two 256-bit numbers.
+#[inline(always)]
+const fn mul_wide(a: &[u64; 4], b: &[u64; 4]) -> [u64; 8] {
+    let (r0, c) = mac(0, a[0], b[0], 0);
+    let (r1, c) = mac(0, a[0], b[1], c);
+    let (r2, c) = mac(0, a[0], b[2], c);
+    let (r3, r4) = mac(0, a[0], b[3], c);
+
+    let (r1, c) = mac(r1, a[1], b[0], 0);
+    let (r2, c) = mac(r2, a[1], b[1], c);
+    let (r3, c) = mac(r3, a[1], b[2], c);
+    let (r4, r5) = mac(r4, a[1], b[3], c);
+
+    let (r2, c) = mac(r2, a[2], b[0], 0);
+    let (r3, c) = mac(r3, a[2], b[1], c);
+    let (r4, c) = mac(r4, a[2], b[2], c);
+    let (r5, r6) = mac(r5, a[2], b[3], c);
+
+    let (r3, c) = mac(r3, a[3], b[0], 0);
+    let (r4, c) = mac(r4, a[3], b[1], c);
+    let (r5, c) = mac(r5, a[3], b[2], c);
+    let (r6, r7) = mac(r6, a[3], b[3], c);
+    [r0, r1, r2, r3, r4, r5, r6, r7]
+}
+
+/// The 512-bit square: the cross products once, doubled, plus the diagonal.
+#[inline(always)]
+const fn square_wide(a: &[u64; 4]) -> [u64; 8] {
+    let (r1, c) = mac(0, a[0], a[1], 0);
+    let (r2, c) = mac(0, a[0], a[2], c);
+    let (r3, r4) = mac(0, a[0], a[3], c);
+    let (r3, c) = mac(r3, a[1], a[2], 0);
+    let (r4, r5) = mac(r4, a[1], a[3], c);
+    let (r5, r6) = mac(r5, a[2], a[3], 0);
+    let r7 = r6 >> 63;
+    let r6 = (r6 << 1) | (r5 >> 63);
+    let r5 = (r5 << 1) | (r4 >> 63);
+    let r4 = (r4 << 1) | (r3 >> 63);
+    let r3 = (r3 << 1) | (r2 >> 63);
+    let r2 = (r2 << 1) | (r1 >> 63);
+    let r1 = r1 << 1;
+    let (r0, c) = mac(0, a[0], a[0], 0);
+    let (r1, c) = adc(r1, 0, c);
+    let (r2, c) = mac(r2, a[1], a[1], c);
+    let (r3, c) = adc(r3, 0, c);
+    let (r4, c) = mac(r4, a[2], a[2], c);
+    let (r5, c) = adc(r5, 0, c);
+    let (r6, c) = mac(r6, a[3], a[3], c);
+    let (r7, _) = adc(r7, 0, c);
+    [r0, r1, r2, r3, r4, r5, r6, r7]
+}
+
+/// Subtracts `m` from the 257-bit `(hi, r)` if the result is not negative: reduces a value
+/// below 2m into [0, m).
+#[inline(always)]
+const fn sub_if_ge(r: [u64; 4], hi: u64, m: &[u64; 4]) -> [u64; 4] {
+    let (w0, b) = sbb(r[0], m[0], 0);
+    let (w1, b) = sbb(r[1], m[1], b);
+    let (w2, b) = sbb(r[2], m[2], b);
+    let (w3, b) = sbb(r[3], m[3], b);
+    let (_, keep) = sbb(hi, 0, b);
+    // `keep` is all ones when (hi, r) < m: keep r, else take r − m.
+    [w0 ^ (keep & (w0 ^ r[0])), w1 ^ (keep & (w1 ^ r[1])), w2 ^ (keep & (w2 ^ r[2])), w3 ^ (keep & (w3 ^ r[3]))]
+}
+
+/// Montgomery reduction of a 512-bit `t` < m·2^256: t·2^−256 mod m.
+#[inline(always)]
+const fn montgomery_reduce(t: [u64; 8], m: &[u64; 4], m_inv: u64) -> [u64; 4] {
+    let k = t[0].wrapping_mul(m_inv);
+    let (_, c) = mac(t[0], k, m[0], 0);
+    let (r1, c) = mac(t[1], k, m[1], c);
+    let (r2, c) = mac(t[2], k, m[2], c);
+    let (r3, c) = mac(t[3], k, m[3], c);
+    let (r4, c2) = adc(t[4], c, 0);
+
+    let k = r1.wrapping_mul(m_inv);
+    let (_, c) = mac(r1, k, m[0], 0);
+    let (r2, c) = mac(r2, k, m[1], c);
+    let (r3, c) = mac(r3, k, m[2], c);
+    let (r4, c) = mac(r4, k, m[3], c);
+    let (r5, c2) = adc(t[5], c, c2);
+
+    let k = r2.wrapping_mul(m_inv);
+    let (_, c) = mac(r2, k, m[0], 0);
+    let (r3, c) = mac(r3, k, m[1], c);
+    let (r4, c) = mac(r4, k, m[2], c);
+    let (r5, c) = mac(r5, k, m[3], c);
+    let (r6, c2) = adc(t[6], c, c2);
+
+    let k = r3.wrapping_mul(m_inv);
+    let (_, c) = mac(r3, k, m[0], 0);
+    let (r4, c) = mac(r4, k, m[1], c);
+    let (r5, c) = mac(r5, k, m[2], c);
+    let (r6, c) = mac(r6, k, m[3], c);
+    let (r7, c2) = adc(t[7], c, c2);
+
+    sub_if_ge([r4, r5, r6, r7], c2, m)
+}
+
+/// Montgomery reduction specialised to p: with −p⁻¹ ≡ 1 (mod 2^64) each round's multiplier
+/// is the low limb k itself, and (t + k·p) / 2^64 = ⌊t / 2^64⌋ + k·(2^192 − 2^160 − 2^32 + 1),
+/// which takes shifts and subtractions instead of four multiplications.
+#[inline(always)]
+const fn montgomery_reduce_p(t: [u64; 8]) -> [u64; 4] {
+    /// One round on the five limbs (r0 is the limb being cleared): returns r1..r4 + k·(…)
+    /// with the carry out.
+    #[inline(always)]
+    const fn round(k: u64, r1: u64, r2: u64, r3: u64, r4: u64) -> (u64, u64, u64, u64, u64) {
+        let (lo, hi) = (k << 32, k >> 32);
+        // v = [k, 0, 0, k] − [lo, hi, lo, hi] = k·(2^192 − 2^160 − 2^32 + 1), never negative.
+        let (v0, b) = sbb(k, lo, 0);
+        let (v1, b) = sbb(0, hi, b);
+        let (v2, b) = sbb(0, lo, b);
+        let (v3, _) = sbb(k, hi, b);
+        let (r1, c) = adc(r1, v0, 0);
+        let (r2, c) = adc(r2, v1, c);
+        let (r3, c) = adc(r3, v2, c);
+        let (r4, c) = adc(r4, v3, c);
+        (r1, r2, r3, r4, c)
+    }
+    let (r1, r2, r3, r4, c) = round(t[0], t[1], t[2], t[3], t[4]);
+    let (r5, c2) = adc(t[5], c, 0);
+    let (r2, r3, r4, r5, c) = round(r1, r2, r3, r4, r5);
+    let (r6, c2) = adc(t[6], c, c2);
+    let (r3, r4, r5, r6, c) = round(r2, r3, r4, r5, r6);
+    let (r7, c2) = adc(t[7], c, c2);
+    let (r4, r5, r6, r7, c) = round(r3, r4, r5, r6, r7);
+    let (hi, _) = adc(c2, c, 0);
+    sub_if_ge([r4, r5, r6, r7], hi, &P)
+}
+
+/// p, little-endian limbs.
+const P: [u64; 4] = [0xffff_ffff_ffff_ffff, 0xffff_ffff_0000_0000, 0xffff_ffff_ffff_ffff, 0xffff_fffe_ffff_ffff];
+
+#[inline(always)]
+const fn add_mod(a: &[u64; 4], b: &[u64; 4], m: &[u64; 4]) -> [u64; 4] {
+    let (r0, c) = adc(a[0], b[0], 0);
+    let (r1, c) = adc(a[1], b[1], c);
+    let (r2, c) = adc(a[2], b[2], c);
+    let (r3, c) = adc(a[3], b[3], c);
+    sub_if_ge([r0, r1, r2, r3], c, m)
+}
+
+#[inline(always)]
+const fn sub_mod(a: &[u64; 4], b: &[u64; 4], m: &[u64; 4]) -> [u64; 4] {
+    let (r0, bw) = sbb(a[0], b[0], 0);
+    let (r1, bw) = sbb(a[1], b[1], bw);
+    let (r2, bw) = sbb(a[2], b[2], bw);
+    let (r3, bw) = sbb(a[3], b[3], bw);
+    // Add m back under the borrow mask.
+    let (r0, c) = adc(r0, m[0] & bw, 0);
+    let (r1, c) = adc(r1, m[1] & bw, c);
+    let (r2, c) = adc(r2, m[2] & bw, c);
+    let (r3, _) = adc(r3, m[3] & bw, c);
+    [r0, r1, r2, r3]
+}
+
+/// All ones if `a < m`.
+#[inline(always)]
+const fn lt_mask(a: &[u64; 4], m: &[u64; 4]) -> u64 {
+    let (_, b) = sbb(a[0], m[0], 0);
+    let (_, b) = sbb(a[1], m[1], b);
+    let (_, b) = sbb(a[2], m[2], b);
+    let (_, b) = sbb(a[3], m[3], b);
+    b
+}
+
+const fn limbs_from_be(bytes: &[u8; 32]) -> [u64; 4] {
+    let mut out = [0u64; 4];
+    let mut i = 0;
+    while i < 4 {
+        let mut w = 0u64;
+        let mut j = 0;
+        while j < 8 {
+            w = (w << 8) | bytes[(3 - i) * 8 + j] as u64;
+            j += 1;
+        }
+        out[i] = w;
+        i += 1;
+    }
+    out
+}
+
+fn limbs_to_be(limbs: &[u64; 4]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, chunk) in out.chunks_exact_mut(8).enumerate() {
+        chunk.copy_from_slice(&limbs[3 - i].to_be_bytes());
+    }
+    out
+}
+
+macro_rules! montgomery_field {
+    ($(#[$doc:meta])* $name:ident, modulus: $m:expr, r2: $r2:expr, reduce: $reduce:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Default)]
+        pub struct $name(pub(crate) [u64; 4]);
+
+        impl $name {
+            /// The modulus, little-endian limbs.
+            pub const MODULUS: [u64; 4] = $m;
+            const R2: [u64; 4] = $r2;
+            /// 0.
+            pub const ZERO: Self = Self([0; 4]);
+            /// 1.
+            pub const ONE: Self = Self::from_canonical_limbs([1, 0, 0, 0]);
+
+            /// From little-endian limbs already below the modulus (into Montgomery form).
+            pub(crate) const fn from_canonical_limbs(limbs: [u64; 4]) -> Self {
+                Self($reduce(mul_wide(&limbs, &Self::R2)))
+            }
+
+            /// The little-endian limbs of the value (out of Montgomery form).
+            #[inline]
+            pub(crate) fn to_canonical_limbs(self) -> [u64; 4] {
+                let l = self.0;
+                $reduce([l[0], l[1], l[2], l[3], 0, 0, 0, 0])
+            }
+
+            /// Parses 32 big-endian bytes; `None` unless the value is below the modulus.
+            /// The check is constant time; only the one public bit decides the `Option`.
+            pub fn from_be_bytes(bytes: &[u8; 32]) -> Option<Self> {
+                let (v, ok) = Self::from_be_bytes_masked(bytes);
+                if super::ct::declassify(ok) != 0 { Some(v) } else { None }
+            }
+
+            /// Parses 32 big-endian bytes, with an all-ones mask if they were below the
+            /// modulus (else the value is meaningless).
+            pub(crate) fn from_be_bytes_masked(bytes: &[u8; 32]) -> (Self, u64) {
+                let limbs = limbs_from_be(bytes);
+                let ok = lt_mask(&limbs, &Self::MODULUS);
+                (Self::from_canonical_limbs(limbs), ok)
+            }
+
+            /// Reduces 32 big-endian bytes modulo the modulus (valid when the modulus
+            /// exceeds 2^255, as both of SM2's do: one subtraction suffices).
+            pub fn from_be_bytes_reduced(bytes: &[u8; 32]) -> Self {
+                let limbs = sub_if_ge(limbs_from_be(bytes), 0, &Self::MODULUS);
+                Self::from_canonical_limbs(limbs)
+            }
+
+            /// The canonical 32 big-endian bytes.
+            pub fn to_be_bytes(self) -> [u8; 32] {
+                limbs_to_be(&self.to_canonical_limbs())
+            }
+
+            /// `self + rhs`.
+            #[inline(always)]
+            #[must_use]
+            pub fn add(&self, rhs: &Self) -> Self {
+                Self(add_mod(&self.0, &rhs.0, &Self::MODULUS))
+            }
+
+            /// `self − rhs`.
+            #[inline(always)]
+            #[must_use]
+            pub fn sub(&self, rhs: &Self) -> Self {
+                Self(sub_mod(&self.0, &rhs.0, &Self::MODULUS))
+            }
+
+            /// `−self`.
+            #[inline(always)]
+            #[must_use]
+            pub fn neg(&self) -> Self {
+                Self(sub_mod(&[0; 4], &self.0, &Self::MODULUS))
+            }
+
+            /// `2·self`.
+            #[inline(always)]
+            #[must_use]
+            pub fn double(&self) -> Self {
+                self.add(self)
+            }
+
+            /// `self · rhs`.
+            #[inline(always)]
+            #[must_use]
+            pub fn mul(&self, rhs: &Self) -> Self {
+                Self($reduce(mul_wide(&self.0, &rhs.0)))
+            }
+
+            /// `self²`.
+            #[inline(always)]
+            #[must_use]
+            pub fn square(&self) -> Self {
+                Self($reduce(square_wide(&self.0)))
+            }
+
+            /// `self^(2^k)`.
+            #[inline(always)]
+            #[must_use]
+            pub fn square_n(&self, k: u32) -> Self {
+                let mut x = *self;
+                for _ in 0..k {
+                    x = x.square();
+                }
+                x
+            }
+
+            /// All ones if the value is zero, else zero.
+            #[inline(always)]
+            pub(crate) fn is_zero_mask(&self) -> u64 {
+                is_zero_mask(self.0[0] | self.0[1] | self.0[2] | self.0[3])
+            }
+
+            /// Whether the value is zero (public values only: this is a branchable bool).
+            pub fn is_zero_vartime(&self) -> bool {
+                self.0 == [0; 4]
+            }
+
+            /// All ones if the values are equal, else zero.
+            #[inline(always)]
+            pub(crate) fn eq_mask(&self, rhs: &Self) -> u64 {
+                is_zero_mask((self.0[0] ^ rhs.0[0]) | (self.0[1] ^ rhs.0[1]) | (self.0[2] ^ rhs.0[2]) | (self.0[3] ^ rhs.0[3]))
+            }
+
+            /// `a` where `mask` is zero, `b` where it is all ones.
+            #[inline(always)]
+            #[allow(dead_code, reason = "the point code selects field elements; scalars need not")]
+            pub(crate) fn select(a: &Self, b: &Self, mask: u64) -> Self {
+                Self([
+                    a.0[0] ^ (mask & (a.0[0] ^ b.0[0])),
+                    a.0[1] ^ (mask & (a.0[1] ^ b.0[1])),
+                    a.0[2] ^ (mask & (a.0[2] ^ b.0[2])),
+                    a.0[3] ^ (mask & (a.0[3] ^ b.0[3])),
+                ])
+            }
+
+            /// `self^e` for a public exponent (little-endian limbs), by 4-bit windows.
+            pub(crate) fn pow_vartime_exponent(&self, e: &[u64; 4]) -> Self {
+                let mut table = [Self::ONE; 16];
+                for i in 1..16 {
+                    table[i] = table[i - 1].mul(self);
+                }
+                let mut acc = Self::ONE;
+                for i in (0..64).rev() {
+                    acc = acc.square_n(4);
+                    let nibble = (e[i / 16] >> ((i % 16) * 4)) & 0xf;
+                    // The exponent is public: indexing by it is fine.
+                    acc = acc.mul(&table[nibble as usize]);
+                }
+                acc
+            }
+
+            /// `self⁻¹` by Fermat's little theorem (0 maps to 0), in constant time.
+            pub fn invert_generic(&self) -> Self {
+                let m = Self::MODULUS;
+                let (e0, b) = sbb(m[0], 2, 0);
+                let (e1, b) = sbb(m[1], 0, b);
+                let (e2, b) = sbb(m[2], 0, b);
+                let (e3, _) = sbb(m[3], 0, b);
+                self.pow_vartime_exponent(&[e0, e1, e2, e3])
+            }
+        }
+
+        impl PartialEq for $name {
+            /// Constant-time comparison.
+            fn eq(&self, other: &Self) -> bool {
+                super::ct::declassify(self.eq_mask(other)) != 0
+            }
+        }
+        impl Eq for $name {}
+
+        impl Zeroize for $name {
+            fn zeroize(&mut self) {
+                self.0.zeroize();
+            }
+        }
+
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                // Scalars may be secret: never printed.
+                f.write_str(concat!(stringify!($name), "(…)"))
+            }
+        }
+    };
+}
+
+montgomery_field!(
+    /// An element of GF(p), p = 2^256 − 2^224 − 2^96 + 2^64 − 1, in Montgomery form.
+    FieldElement,
+    modulus: P,
+    r2: [0x0000_0002_0000_0003, 0x0000_0002_ffff_ffff, 0x0000_0001_0000_0001, 0x0000_0004_0000_0002],
+    reduce: montgomery_reduce_p
+);
+
+montgomery_field!(
+    /// An integer modulo the order n of SM2's base point, in Montgomery form.
+    Scalar,
+    modulus: [0x53bb_f409_39d5_4123, 0x7203_df6b_21c6_052b, 0xffff_ffff_ffff_ffff, 0xffff_fffe_ffff_ffff],
+    r2: [0x9011_92af_7c11_4f20, 0x3464_504a_de6f_a2fa, 0x620f_c84c_3aff_e0d4, 0x1eb5_e412_a22b_3d3b],
+    reduce: montgomery_reduce_n
+);
+
+/// Montgomery reduction modulo n (−n⁻¹ mod 2^64 below).
+#[inline(always)]
+const fn montgomery_reduce_n(t: [u64; 8]) -> [u64; 4] {
+    montgomery_reduce(t, &Scalar::MODULUS, 0x327f_9e88_7235_0975)
+}
+
+impl FieldElement {
+    /// `self⁻¹` (0 maps to 0) by Fermat, x^(p−2), along a fixed addition chain: 255
+    /// squarings and 14 multiplications, the same for every input.
+    #[must_use]
+    pub fn invert(&self) -> Self {
+        let x = *self;
+        let x2 = x.square().mul(&x); // 2 ones
+        let x3 = x2.square().mul(&x);
+        let x6 = x3.square_n(3).mul(&x3);
+        let x12 = x6.square_n(6).mul(&x6);
+        let x15 = x12.square_n(3).mul(&x3);
+        let x30 = x15.square_n(15).mul(&x15);
+        let x31 = x30.square().mul(&x);
+        let x32 = x31.square().mul(&x);
+        // p − 2 = 1^31 0 1^128 0^32 1^62 0 1 (most significant bit first).
+        let mut t = x31.square(); // 1^31 0
+        for _ in 0..4 {
+            t = t.square_n(32).mul(&x32);
+        }
+        t = t.square_n(32); // 0^32
+        t = t.square_n(32).mul(&x32);
+        t = t.square_n(30).mul(&x30);
+        t.square_n(2).mul(&x)
+    }
+}
+
+impl Scalar {
+    /// `self⁻¹` (0 maps to 0) by Fermat, x^(n−2), in constant time.
+    #[must_use]
+    pub fn invert(&self) -> Self {
+        self.invert_generic()
+    }
+
+    /// Reduces an element of GF(p) modulo n (p < 2n, so at most one subtraction).
+    pub(crate) fn from_field(x: &FieldElement) -> Self {
+        let limbs = sub_if_ge(x.to_canonical_limbs(), 0, &Self::MODULUS);
+        Self::from_canonical_limbs(limbs)
+    }
+}

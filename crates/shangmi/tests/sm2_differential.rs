@@ -1,0 +1,122 @@
+//! SM2 of this crate against the portable (RustCrypto) provider on thousands of random keys
+//! and messages: the same public keys, and each side's signatures and ciphertexts accepted
+//! by the other.
+#![allow(clippy::unwrap_used, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
+mod common;
+
+use common::Rng;
+use wearpay_crypto::{DEFAULT_SM2_ID, Error, PrivateKey, PublicKey, Sm2PublicKey, portable::PROVIDER as P};
+use wearpay_shangmi::PROVIDER as S;
+
+fn sm2_public(key: &dyn PrivateKey) -> Sm2PublicKey {
+    match wearpay_crypto::SigningKey::public_key(key) {
+        PublicKey::Sm2(k) => k,
+        PublicKey::Rsa(_) => panic!("not SM2"),
+    }
+}
+
+const ROUNDS: usize = 2000;
+
+#[test]
+fn keys_signatures_and_ciphertexts_agree_with_the_portable_provider() {
+    let mut rng = Rng::new(0x5172);
+    for i in 0..ROUNDS {
+        let scalar = rng.bytes(32);
+        let id_len = rng.below(40);
+        let id = if i % 3 == 0 { DEFAULT_SM2_ID.to_vec() } else { rng.bytes(id_len) };
+        let ours = S.sm2.from_secret(&scalar, &id);
+        let theirs = P.sm2.from_secret(&scalar, &id);
+        let (ours, theirs) = match (ours, theirs) {
+            (Ok(a), Ok(b)) => (a, b),
+            (a, b) => {
+                assert_eq!(a.err(), b.err(), "round {i}: key acceptance differs");
+                continue;
+            }
+        };
+        let public = sm2_public(&*ours);
+        assert_eq!(public, sm2_public(&*theirs), "round {i}: public key");
+        assert_eq!(ours.export().unwrap(), theirs.export().unwrap());
+
+        let random_len = rng.below(600);
+        let len = [0, 1, 32, 100, random_len][i % 5];
+        let msg = rng.bytes(len);
+        // Signatures, both ways.
+        let sig = ours.sign(&msg).unwrap();
+        P.sm2.verify(&public, &id, &msg, &sig).unwrap_or_else(|e| panic!("round {i}: portable rejects ours: {e}"));
+        S.sm2.verify(&public, &id, &msg, &sig).unwrap();
+        let sig = theirs.sign(&msg).unwrap();
+        S.sm2.verify(&public, &id, &msg, &sig).unwrap_or_else(|e| panic!("round {i}: we reject portable's: {e}"));
+        // A changed message or signature: both refuse.
+        let mut other = msg.clone();
+        other.push(1);
+        assert_eq!(S.sm2.verify(&public, &id, &other, &sig), Err(Error::BadSignature));
+        let mut bad = sig.clone();
+        let at = 4 + rng.below(bad.len() - 4);
+        bad[at] ^= 1 << rng.below(8);
+        assert_eq!(
+            S.sm2.verify(&public, &id, &msg, &bad).is_ok(),
+            P.sm2.verify(&public, &id, &msg, &bad).is_ok(),
+            "round {i}: tampered signature"
+        );
+
+        // Encryption, both ways (every fourth round: the portable provider is slow).
+        if i % 4 == 0 {
+            let msg = if msg.is_empty() { vec![0x42] } else { msg };
+            let ct = S.sm2.encrypt(&public, &msg, S.random).unwrap();
+            assert_eq!(&theirs.decrypt(&ct).unwrap()[..], &msg[..], "round {i}: portable decrypts ours");
+            let ct = P.sm2.encrypt(&public, &msg, P.random).unwrap();
+            assert_eq!(&ours.decrypt(&ct).unwrap()[..], &msg[..], "round {i}: we decrypt portable's");
+            let mut bad = ct.clone();
+            let at = bad.len() - 1 - rng.below(msg.len().min(bad.len() - 1));
+            bad[at] ^= 1;
+            assert_eq!(ours.decrypt(&bad).is_ok(), theirs.decrypt(&bad).is_ok(), "round {i}: tampered ciphertext");
+        }
+    }
+}
+
+#[test]
+fn generation_draws_the_same_keys() {
+    // Both providers sample a scalar from 32 random bytes with the same rejection rule, so a
+    // pinned source gives both the same key.
+    struct Seeded(std::sync::Mutex<Rng>);
+    impl std::fmt::Debug for Seeded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Seeded")
+        }
+    }
+    impl wearpay_crypto::SecureRandom for Seeded {
+        fn fill(&self, dest: &mut [u8]) -> Result<(), Error> {
+            self.0.lock().unwrap().fill(dest);
+            Ok(())
+        }
+    }
+    for seed in 0..50 {
+        let a = S.sm2.generate(&Seeded(std::sync::Mutex::new(Rng::new(seed)))).unwrap();
+        let b = P.sm2.generate(&Seeded(std::sync::Mutex::new(Rng::new(seed)))).unwrap();
+        assert_eq!(a.export().unwrap(), b.export().unwrap());
+        assert_eq!(sm2_public(&*a), sm2_public(&*b));
+    }
+}
+
+#[test]
+fn point_validation_agrees() {
+    let mut rng = Rng::new(0xba5e);
+    for i in 0..3000 {
+        let mut sec1 = [0u8; 65];
+        sec1[0] = 4;
+        if i % 2 == 0 {
+            // A valid point with a flipped bit now and then.
+            let key = P.sm2.from_secret(&rng.bytes(32), DEFAULT_SM2_ID);
+            let Ok(key) = key else { continue };
+            sec1 = *sm2_public(&*key).as_sec1();
+            if i % 4 == 0 {
+                sec1[1 + rng.below(64)] ^= 1 << rng.below(8);
+            }
+        } else {
+            rng.fill(&mut sec1[1..]);
+        }
+        let public = Sm2PublicKey::from_sec1(&sec1).unwrap();
+        assert_eq!(S.sm2.validate(&public), P.sm2.validate(&public), "case {i}: {}", hex::encode(sec1));
+    }
+}
