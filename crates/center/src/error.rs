@@ -69,6 +69,17 @@ pub enum Error {
     /// An amount would leave the signed 64-bit range of the ledger's columns.
     #[error("amount out of range")]
     Overflow,
+    /// The audit key refused to sign a checkpoint; nothing was recorded.
+    #[error("signing the audit checkpoint failed: {0}")]
+    AuditSign(#[source] wearpay_crypto::Error),
+    /// The audit checkpoint file could not be read or written.
+    #[error("audit checkpoint file {}: {source}", path.display())]
+    AuditFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl Error {

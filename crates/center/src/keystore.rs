@@ -6,6 +6,7 @@
 //! | [`KeyPurpose::ChannelSign`] | the channel's signing key (TLCP signing certificate) | [`SigningKey`] |
 //! | [`KeyPurpose::ChannelEnc`] | the channel's encryption key (TLCP encryption certificate) | [`DecryptingKey`] |
 //! | [`KeyPurpose::ReceiptSign`] | signs receipts (never the channel key) | [`SigningKey`] |
+//! | [`KeyPurpose::AuditSign`] | signs the audit log's checkpoints (see [`crate::audit`]) | [`SigningKey`] |
 //! | [`KeyPurpose::PinEnc`] | decrypts the one-time key of a PIN block | never: used inside the store |
 //! | [`KeyPurpose::PinVerification`] | the secret of the keyed PIN verification value | never: used inside the store |
 //!
@@ -24,8 +25,7 @@
 //! Calls may block (an HSM round trip, or the public-key operation itself): async callers
 //! should run them on a blocking thread.
 //!
-//! Not yet here: a key for signing audit checkpoints (a future `KeyPurpose` variant, which
-//! is why the enum is `#[non_exhaustive]`), and key rotation.
+//! Not yet here: key rotation.
 extern crate alloc;
 
 use alloc::{boxed::Box, string::String, sync::Arc, vec::Vec};
@@ -172,18 +172,21 @@ pub enum KeyPurpose {
     /// The secret key of the PIN verification value (32 random bytes); never leaves the
     /// store.
     PinVerification,
+    /// Signs the audit log's checkpoints.
+    AuditSign,
 }
 
 impl KeyPurpose {
     /// Every purpose.
-    pub const ALL: [KeyPurpose; 5] =
-        [Self::ChannelSign, Self::ChannelEnc, Self::ReceiptSign, Self::PinEnc, Self::PinVerification];
+    pub const ALL: [KeyPurpose; 6] =
+        [Self::ChannelSign, Self::ChannelEnc, Self::ReceiptSign, Self::PinEnc, Self::PinVerification, Self::AuditSign];
 
     /// The purposes that are public-key pairs.
-    pub const KEY_PAIRS: [KeyPurpose; 4] = [Self::ChannelSign, Self::ChannelEnc, Self::ReceiptSign, Self::PinEnc];
+    pub const KEY_PAIRS: [KeyPurpose; 5] =
+        [Self::ChannelSign, Self::ChannelEnc, Self::ReceiptSign, Self::PinEnc, Self::AuditSign];
 
     /// The purpose's name: `channel-sign`, `channel-enc`, `receipt-sign`, `pin-enc`,
-    /// `pin-verification`.
+    /// `pin-verification`, `audit-sign`.
     pub const fn name(self) -> &'static str {
         match self {
             Self::ChannelSign => "channel-sign",
@@ -191,6 +194,7 @@ impl KeyPurpose {
             Self::ReceiptSign => "receipt-sign",
             Self::PinEnc => "pin-enc",
             Self::PinVerification => "pin-verification",
+            Self::AuditSign => "audit-sign",
         }
     }
 
@@ -202,6 +206,7 @@ impl KeyPurpose {
             Self::ReceiptSign => "receipt-sign.key",
             Self::PinEnc => "pin-enc.key",
             Self::PinVerification => "pin-verification.secret",
+            Self::AuditSign => "audit-sign.key",
         }
     }
 }
@@ -220,8 +225,8 @@ pub trait KeyStore: Send + Sync + fmt::Debug {
     /// none ([`Error::WrongPurpose`]).
     fn public_key(&self, purpose: KeyPurpose) -> Result<PublicKey, Error>;
 
-    /// A signing key: [`KeyPurpose::ChannelSign`] or [`KeyPurpose::ReceiptSign`]; any
-    /// other purpose is [`Error::WrongPurpose`].
+    /// A signing key: [`KeyPurpose::ChannelSign`], [`KeyPurpose::ReceiptSign`] or
+    /// [`KeyPurpose::AuditSign`]; any other purpose is [`Error::WrongPurpose`].
     fn signing_key(&self, purpose: KeyPurpose) -> Result<Arc<dyn SigningKey>, Error>;
 
     /// A decrypting key: only [`KeyPurpose::ChannelEnc`]. The PIN-encipherment key is not
@@ -258,6 +263,22 @@ pub trait KeyStore: Send + Sync + fmt::Debug {
         tx_id: &TxId,
         account: &str,
     ) -> Result<[u8; 32], Error>;
+
+    /// Seals a secret the center must keep in its database but must not be readable from
+    /// the database alone (an activation code's secret): SM4-GCM under a key derived for
+    /// `label` from the PIN-verification secret, so that a value sealed under one label
+    /// opens under no other. A store that cannot seal refuses ([`Error::WrongPurpose`]).
+    fn seal(&self, label: &str, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        let _ = (label, plaintext);
+        Err(Error::WrongPurpose { purpose: KeyPurpose::PinVerification, role: "sealing" })
+    }
+
+    /// Opens what [`KeyStore::seal`] sealed under `label`. A value altered, or sealed under
+    /// another label or by another key store, is [`Error::Crypto`].
+    fn open(&self, label: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let _ = (label, sealed);
+        Err(Error::WrongPurpose { purpose: KeyPurpose::PinVerification, role: "sealing" })
+    }
 }
 
 // ---- passwords ----
@@ -425,6 +446,8 @@ pub struct PublicKeys {
     pub receipt_sign: PublicKey,
     /// [`KeyPurpose::PinEnc`] (provisioned to bands).
     pub pin_enc: PublicKey,
+    /// [`KeyPurpose::AuditSign`] (what checks the audit log's checkpoints).
+    pub audit_sign: PublicKey,
 }
 
 impl PublicKeys {
@@ -435,6 +458,7 @@ impl PublicKeys {
             KeyPurpose::ChannelEnc => Some(&self.channel_enc),
             KeyPurpose::ReceiptSign => Some(&self.receipt_sign),
             KeyPurpose::PinEnc => Some(&self.pin_enc),
+            KeyPurpose::AuditSign => Some(&self.audit_sign),
             KeyPurpose::PinVerification => None,
         }
     }
@@ -444,8 +468,9 @@ impl PublicKeys {
 
 /// A key store in a directory, one password-protected file per purpose:
 ///
-/// - `channel-sign.key`, `channel-enc.key`, `receipt-sign.key`, `pin-enc.key`: encrypted
-///   PKCS#8 PEM (`ENCRYPTED PRIVATE KEY`; PBES2 with PBKDF2-HMAC-SM3 and SM4-CBC);
+/// - `channel-sign.key`, `channel-enc.key`, `receipt-sign.key`, `pin-enc.key`,
+///   `audit-sign.key`: encrypted PKCS#8 PEM (`ENCRYPTED PRIVATE KEY`; PBES2 with
+///   PBKDF2-HMAC-SM3 and SM4-CBC);
 /// - `pin-verification.secret`: the 32-byte PIN-verification secret, sealed with SM4-GCM
 ///   under a key derived from the password with PBKDF2-HMAC-SM3 and a random salt. The
 ///   89-byte file is `"WPAY-PVS"` ‖ version `01` ‖ salt (16) ‖ iterations (4, big-endian)
@@ -466,6 +491,7 @@ pub struct FileKeyStore {
     channel_enc: Arc<StoreDecryptingKey>,
     receipt_sign: Arc<StoreSigningKey>,
     pin_enc: StoreDecryptingKey,
+    audit_sign: Arc<StoreSigningKey>,
     pin_secret: Zeroizing<[u8; 32]>,
 }
 
@@ -478,13 +504,14 @@ impl fmt::Debug for FileKeyStore {
             .field("channel_enc", &describe(&self.channel_enc.public_key()))
             .field("receipt_sign", &describe(&self.receipt_sign.public_key()))
             .field("pin_enc", &describe(&self.pin_enc.public_key()))
+            .field("audit_sign", &describe(&self.audit_sign.public_key()))
             .field("pin_verification", &"<secret>")
             .finish()
     }
 }
 
 impl FileKeyStore {
-    /// Makes a new key store in `dir` (created, mode 0700, if missing): generates the four
+    /// Makes a new key store in `dir` (created, mode 0700, if missing): generates the five
     /// key pairs with `alg` ([`KeyAlgorithm::Sm2`], or [`KeyAlgorithm::Rsa`] of 2048 to
     /// 4096 bits) and the PIN-verification secret, and writes them encrypted under
     /// `password` (at least [`MIN_PASSWORD_LEN`] bytes).
@@ -571,6 +598,11 @@ impl FileKeyStore {
     ///
     /// A missing file is [`Error::MissingFile`] naming it, a wrong password
     /// [`Error::WrongPassword`], an altered file [`Error::Corrupt`] naming it.
+    ///
+    /// A key store made before the audit key existed has no `audit-sign.key`: opening it
+    /// fails with [`Error::MissingFile`] for [`KeyPurpose::AuditSign`] rather than making a
+    /// key behind the operator's back (whose public half must be recorded wherever the audit
+    /// log is checked). [`FileKeyStore::add_audit_key`] adds it.
     pub fn open(dir: impl AsRef<Path>, password: &[u8], provider: &CryptoProvider) -> Result<Self, Error> {
         let dir = dir.as_ref();
         // Every file must be there before any PBKDF2 work, so that a missing one is named
@@ -629,10 +661,41 @@ impl FileKeyStore {
         Self::open(dir, password.as_bytes(), provider)
     }
 
+    /// Adds the [`KeyPurpose::AuditSign`] key to a key store made before it existed: a new
+    /// key pair of the channel-signing key's algorithm, under the same password (checked
+    /// against `channel-sign.key` first), with [`PBKDF2_ITERATIONS`]. Refuses to replace an
+    /// existing `audit-sign.key` ([`Error::AlreadyExists`]). Returns its public half, to be
+    /// kept wherever the audit log is checked.
+    pub fn add_audit_key(
+        dir: impl AsRef<Path>,
+        password: &[u8],
+        provider: &CryptoProvider,
+    ) -> Result<PublicKey, Error> {
+        let dir = dir.as_ref();
+        let path = dir.join(KeyPurpose::AuditSign.file_name());
+        if path.exists() {
+            return Err(Error::AlreadyExists { path });
+        }
+        let channel = dir.join(KeyPurpose::ChannelSign.file_name());
+        let alg =
+            SigningKey::public_key(&*load_key_file(provider, &channel, KeyPurpose::ChannelSign, password)?).algorithm();
+        let key = keys::generate_key(provider, alg).map_err(Error::Key)?;
+        let pem = keys::private_key_to_pem(provider, &*key, Some((password, &key_encryption(PBKDF2_ITERATIONS))))
+            .map_err(Error::Key)?;
+        if let Err(e) = write_secret_file(&path, &Zeroizing::new(pem.as_bytes().to_vec())) {
+            if !matches!(e, Error::AlreadyExists { .. }) {
+                let _ = fs::remove_file(&path);
+            }
+            return Err(e);
+        }
+        sync_dir(dir);
+        Ok(SigningKey::public_key(&*key))
+    }
+
     fn assemble(
         dir: &Path,
         provider: &CryptoProvider,
-        [channel_sign, channel_enc, receipt_sign, pin_enc]: [Box<dyn PrivateKey>; 4],
+        [channel_sign, channel_enc, receipt_sign, pin_enc, audit_sign]: [Box<dyn PrivateKey>; 5],
         pin_secret: Zeroizing<[u8; 32]>,
     ) -> Self {
         Self {
@@ -642,6 +705,7 @@ impl FileKeyStore {
             channel_enc: Arc::new(StoreDecryptingKey { purpose: KeyPurpose::ChannelEnc, key: channel_enc }),
             receipt_sign: Arc::new(StoreSigningKey { purpose: KeyPurpose::ReceiptSign, key: receipt_sign }),
             pin_enc: StoreDecryptingKey { purpose: KeyPurpose::PinEnc, key: pin_enc },
+            audit_sign: Arc::new(StoreSigningKey { purpose: KeyPurpose::AuditSign, key: audit_sign }),
             pin_secret,
         }
     }
@@ -651,13 +715,14 @@ impl FileKeyStore {
         &self.dir
     }
 
-    /// The public keys of the four key pairs.
+    /// The public keys of the five key pairs.
     pub fn public_keys(&self) -> PublicKeys {
         PublicKeys {
             channel_sign: self.channel_sign.public_key(),
             channel_enc: self.channel_enc.public_key(),
             receipt_sign: self.receipt_sign.public_key(),
             pin_enc: self.pin_enc.public_key(),
+            audit_sign: self.audit_sign.public_key(),
         }
     }
 
@@ -676,6 +741,7 @@ impl KeyStore for FileKeyStore {
         match purpose {
             KeyPurpose::ChannelSign => Ok(self.channel_sign.clone()),
             KeyPurpose::ReceiptSign => Ok(self.receipt_sign.clone()),
+            KeyPurpose::AuditSign => Ok(self.audit_sign.clone()),
             _ => Err(Error::WrongPurpose { purpose, role: "signing" }),
         }
     }
@@ -709,14 +775,22 @@ impl KeyStore for FileKeyStore {
         let pin = PinBlock::decipher(&self.provider, &self.pin_enc, enciphered, pan, tx_id)?;
         Ok(pin_verification_value(&self.provider, self.pin_secret.as_ref(), account.as_bytes(), &pin))
     }
+
+    fn seal(&self, label: &str, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        seal_value(&self.provider, self.pin_secret.as_ref(), label, plaintext)
+    }
+
+    fn open(&self, label: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+        open_value(&self.provider, self.pin_secret.as_ref(), label, sealed)
+    }
 }
 
 // ---- files ----
 
 /// Runs `f` for each key pair's purpose, in the order of [`KeyPurpose::KEY_PAIRS`].
-fn for_each_key_pair<T>(mut f: impl FnMut(KeyPurpose) -> Result<T, Error>) -> Result<[T; 4], Error> {
-    let [a, b, c, d] = KeyPurpose::KEY_PAIRS;
-    Ok([f(a)?, f(b)?, f(c)?, f(d)?])
+fn for_each_key_pair<T>(mut f: impl FnMut(KeyPurpose) -> Result<T, Error>) -> Result<[T; 5], Error> {
+    let [a, b, c, d, e] = KeyPurpose::KEY_PAIRS;
+    Ok([f(a)?, f(b)?, f(c)?, f(d)?, f(e)?])
 }
 
 fn read_error(path: &Path, purpose: KeyPurpose, e: io::Error) -> Error {
@@ -864,4 +938,63 @@ fn open_secret(provider: &CryptoProvider, password: &[u8], file: &[u8]) -> Resul
         return Err(SecretError::Tag);
     }
     Ok(secret)
+}
+
+// ---- values sealed for the database ----
+
+/// The first bytes of a sealed value: what it is and its version (authenticated).
+const SEALED_HEADER: &[u8; 10] = b"WPAY-SEAL\x01";
+
+/// The SM4 key for `label`: HMAC-SM3 under the PIN-verification secret over a fixed context
+/// and the label, cut to 16 bytes. One key per label, and none is the PIN secret itself.
+fn sealing_key(provider: &CryptoProvider, secret: &[u8], label: &str) -> Zeroizing<[u8; 16]> {
+    let tag =
+        provider.hmac(wearpay_crypto::HashAlgorithm::Sm3, secret).sign(&[b"wearpay sealing key\0", label.as_bytes()]);
+    let mut key = Zeroizing::new([0u8; 16]);
+    key.copy_from_slice(&tag.as_ref()[..16]);
+    key
+}
+
+/// `SEALED_HEADER` ‖ nonce (12) ‖ ciphertext ‖ tag (16).
+fn seal_value(provider: &CryptoProvider, secret: &[u8], label: &str, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+    let key = sealing_key(provider, secret, label);
+    let aead = provider.sm4_gcm.new_key(key.as_ref())?;
+    let mut nonce = [0u8; GCM_NONCE_LEN];
+    provider.fill_random(&mut nonce)?;
+    let mut body = Zeroizing::new(plaintext.to_vec());
+    let tag = aead.seal(&nonce, SEALED_HEADER, body.as_mut())?;
+    let mut out = Vec::with_capacity(SEALED_HEADER.len() + GCM_NONCE_LEN + body.len() + GCM_TAG_LEN);
+    out.extend_from_slice(SEALED_HEADER);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&tag);
+    Ok(out)
+}
+
+fn open_value(
+    provider: &CryptoProvider,
+    secret: &[u8],
+    label: &str,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let Some(rest) = sealed.strip_prefix(SEALED_HEADER.as_slice()) else {
+        return Err(Error::Crypto(wearpay_crypto::Error::Encoding));
+    };
+    if rest.len() < GCM_NONCE_LEN + GCM_TAG_LEN {
+        return Err(Error::Crypto(wearpay_crypto::Error::InvalidLength));
+    }
+    let (nonce, rest) = rest.split_at(GCM_NONCE_LEN);
+    let (body, tag) = rest.split_at(rest.len() - GCM_TAG_LEN);
+    let mut nonce_bytes = [0u8; GCM_NONCE_LEN];
+    nonce_bytes.copy_from_slice(nonce);
+    let mut tag_bytes = [0u8; GCM_TAG_LEN];
+    tag_bytes.copy_from_slice(tag);
+    let key = sealing_key(provider, secret, label);
+    let aead = provider.sm4_gcm.new_key(key.as_ref())?;
+    let mut out = Zeroizing::new(body.to_vec());
+    if let Err(e) = aead.open(&nonce_bytes, SEALED_HEADER, out.as_mut(), &tag_bytes) {
+        out.zeroize();
+        return Err(Error::Crypto(e));
+    }
+    Ok(out)
 }

@@ -3,6 +3,7 @@ use wearpay_pay::{Currency, HistoryCursor, Mode, Money, OrderId, SignedMoney, Ti
 
 use crate::{
     AccountId, AccountKind, Error, LedgerTxId, RefundId, Store,
+    audit::{self, Event},
     db::args,
     payment::{book, credit_in, debit_in},
     store::{currency, to_ts, ts, tx_id},
@@ -161,12 +162,14 @@ impl Store {
             book(&mut tx, "deposit", None, now_i, &[(funding, -minor), (account, minor)], money.currency).await?;
         debit_in(&mut tx, funding, money, minor).await?.ok_or(Error::Overflow)?;
         let balance = credit_in(&mut tx, account, money, minor).await?;
-        tx.commit().await?;
-        Ok(Deposit {
+        let deposit = Deposit {
             ledger_tx,
             balance: SignedMoney { minor: balance, currency: money.currency },
             funding_account: funding,
-        })
+        };
+        audit::append(&mut tx, now, Event::deposit(account, money, &deposit)).await?;
+        tx.commit().await?;
+        Ok(deposit)
     }
 
     /// Checks the whole ledger on one consistent snapshot: all postings sum to zero per

@@ -19,6 +19,9 @@
 //! - **Double entry.** Every movement of money is one ledger transaction whose postings
 //!   sum to zero; balances are kept in step, and [`Store::ledger_check`] proves it.
 //! - **Declines change nothing** but the record of the decline (and the consumed counter).
+//! - **Audited.** Every payment decision and every administrative change appends an entry
+//!   to an SM3 hash chain in the same transaction, whose head is signed from time to time;
+//!   [`Store::audit_verify`] finds any entry changed, put in or taken out (see [`audit`]).
 //! - **No clock.** Every operation that depends on the time takes `now`; days are counted
 //!   in the configured time zone ([`StoreConfig::time_zone`], Asia/Shanghai by default).
 //!
@@ -38,10 +41,12 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod audit;
 pub mod authorize;
 pub mod channel;
 mod db;
 mod error;
+pub mod http;
 pub mod keystore;
 mod ledger;
 pub mod node;
@@ -50,6 +55,10 @@ mod refund;
 mod store;
 mod types;
 
+pub use audit::{
+    AuditActor, AuditCheckpoint, AuditCheckpointer, AuditEntry, AuditFinding, AuditKind, AuditReport, AuditStatus,
+    CheckpointSource,
+};
 pub use chrono_tz::Tz;
 pub use error::{BoxError, Error};
 pub use ledger::{Deposit, HistoryItem, HistoryKind, LedgerReport, MAX_HISTORY_PAGE};

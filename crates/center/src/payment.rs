@@ -9,6 +9,7 @@ use wearpay_pay::{
 
 use crate::{
     AccountId, Error, LedgerTxId, Store, TerminalStatus,
+    audit::{self, Booked, Event},
     db::{Savepoint, Tx, args},
     error::BoxError,
     store::{amount, counter_i64, currency, serial, to_ts, ts, tx_id},
@@ -658,6 +659,8 @@ where
     if let Some((merchant, money)) = decided.credit {
         credit_in(&mut tx, merchant, money, money.amount.minor_i64()).await?;
     }
+    let booked = Booked { payer, merchant: decided.merchant, ledger_tx: decided.ledger_tx };
+    audit::append(&mut tx, now, Event::payment(&decision, r.counter, &p.hash, booked)).await?;
     tx.commit().await?;
     match decided.outcome {
         Outcome::Approved => tracing::debug!(tx_id = %r.tx_id, "payment approved"),

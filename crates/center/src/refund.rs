@@ -5,6 +5,7 @@ use wearpay_pay::{Amount, Money, Timestamp, TxId};
 
 use crate::{
     AccountId, Error, LedgerTxId, RefundId, Store,
+    audit::{self, Event},
     db::{Tx, args},
     payment::{book, credit_in, debit_in},
     store::{amount, currency, to_ts, ts, tx_id},
@@ -145,9 +146,7 @@ impl Store {
         if debit_in(&mut tx, merchant, money, minor).await?.is_none() {
             return Err(Error::Refund(RefundRefusal::MerchantInsufficientFunds));
         }
-        tx.commit().await?;
-        tracing::info!(refund = %refund_id, tx_id = %tx_id, amount = minor, "refund booked");
-        Ok(Refund {
+        let refund = Refund {
             refund_id: refund_id.clone(),
             tx_id: *tx_id,
             money,
@@ -158,7 +157,11 @@ impl Store {
             ledger_tx,
             created_at: now,
             replayed: false,
-        })
+        };
+        audit::append(&mut tx, now, Event::refund(&refund)).await?;
+        tx.commit().await?;
+        tracing::info!(refund = %refund_id, tx_id = %tx_id, amount = minor, "refund booked");
+        Ok(refund)
     }
 
     /// The refund with this id, if booked.

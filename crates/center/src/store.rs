@@ -16,6 +16,7 @@ use wearpay_pay::{
 use crate::{
     Account, AccountId, AccountKind, Error, Merchant, NewAccount, NewMerchant, NewOrder, NewTerminal, OrderStatus,
     PinState, StoredOrder, Terminal, TerminalStatus,
+    audit::{self, Event},
     db::{Db, PG_LOCK_TIMEOUT, Row, Tx, args},
     types::check_name,
 };
@@ -213,6 +214,7 @@ impl Store {
             .map_err(|e| unique(e, "account"))?;
         let id = AccountId(row.get(0)?);
         let account = account_in(&mut tx, id).await?.ok_or(Error::NotFound { what: "account" })?;
+        audit::append(&mut tx, account.created_at, Event::account_created(&account)).await?;
         tx.commit().await?;
         Ok(account)
     }
@@ -311,6 +313,7 @@ impl Store {
             )
             .await?
         };
+        let counted = row.is_some();
         let state = match row {
             Some(row) => pin_state_from(&row)?,
             None => {
@@ -321,6 +324,10 @@ impl Store {
                 pin_state_from(&row)?
             }
         };
+        // Counted and now locked: this attempt locked PIN mode.
+        if counted && state.locked {
+            audit::append(&mut tx, now, Event::pin_locked(id, state.failures)).await?;
+        }
         tx.commit().await?;
         if state.locked {
             tracing::warn!(account = id.0, "PIN mode locked");
@@ -340,6 +347,7 @@ impl Store {
             .await?
             .ok_or(Error::NotFound { what: "account" })?;
         let state = pin_state_from(&row)?;
+        audit::append(&mut tx, now, Event::pin_unlocked(id)).await?;
         tx.commit().await?;
         Ok(state)
     }
@@ -358,8 +366,10 @@ impl Store {
         )
         .await
         .map_err(|e| unique(e, "merchant"))?;
+        let merchant = Merchant { id: new.id, name: new.name, account: new.account, created_at: now };
+        audit::append(&mut tx, now, Event::merchant_created(&merchant)).await?;
         tx.commit().await?;
-        Ok(Merchant { id: new.id, name: new.name, account: new.account, created_at: now })
+        Ok(merchant)
     }
 
     /// The merchant, if registered.
@@ -416,6 +426,7 @@ impl Store {
         .await
         .map_err(|e| unique(e, "order"))?;
         let order = order_in(&mut tx, &new.order_id).await?.ok_or(Error::NotFound { what: "order" })?;
+        audit::append(&mut tx, now, Event::order_created(&order)).await?;
         tx.commit().await?;
         Ok(order)
     }
@@ -432,6 +443,9 @@ impl Store {
         let n = tx
             .execute("UPDATE orders SET status = 'expired' WHERE status = 'open' AND expires_at <= $1", args![ts(now)?])
             .await?;
+        if n > 0 {
+            audit::append(&mut tx, now, Event::orders_expired(n)).await?;
+        }
         tx.commit().await?;
         Ok(n)
     }
@@ -454,8 +468,7 @@ impl Store {
         )
         .await
         .map_err(|e| unique(e, "terminal"))?;
-        tx.commit().await?;
-        Ok(Terminal {
+        let terminal = Terminal {
             serial: new.serial,
             account: new.account,
             status: TerminalStatus::Active,
@@ -463,7 +476,10 @@ impl Store {
             certificate: new.certificate,
             enrolled_at: now,
             status_changed_at: now,
-        })
+        };
+        audit::append(&mut tx, now, Event::terminal_enrolled(&terminal)).await?;
+        tx.commit().await?;
+        Ok(terminal)
     }
 
     /// Changes a terminal's status at once (the next payment sees it). Revoked is final:
@@ -496,6 +512,9 @@ impl Store {
             tracing::info!(terminal = %key, from = %current, to = %status, "terminal status changed");
         }
         let terminal = terminal_in(&mut tx, &key).await?.ok_or(Error::NotFound { what: "terminal" })?;
+        if current != status {
+            audit::append(&mut tx, now, Event::terminal_status(&terminal, current)).await?;
+        }
         tx.commit().await?;
         Ok(terminal)
     }

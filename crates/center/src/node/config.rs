@@ -9,6 +9,7 @@
 //!
 //! [http]
 //! listen = "127.0.0.1:7080"
+//! tokens = "secrets/api-tokens.toml"      # roles and SM3 hashes of the API tokens
 //!
 //! [database]
 //! url = "data"                  # an SQLite data directory, or postgres://…
@@ -25,6 +26,10 @@
 //! ca_password = "file:secrets/ca.pass"
 //! certs = "certs"
 //! crl = "crl/terminals.crl"
+//!
+//! [audit]
+//! checkpoint_file = "audit/checkpoints.log"
+//! every = 1000
 //!
 //! [limits]                      # absent: the defaults; present: a mode left out is off
 //! currency = "CNY"
@@ -62,6 +67,9 @@ pub struct CenterConfig {
     pub keys: KeysSection,
     /// Certificates and CAs.
     pub pki: PkiSection,
+    /// The audit trail's checkpoints.
+    #[serde(default)]
+    pub audit: AuditSection,
     /// Per-mode limits; absent: [`Policy::default`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitsSection>,
@@ -93,12 +101,45 @@ pub struct ChannelSection {
 }
 
 /// `[http]`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSection {
     /// Where the operations API listens, if anywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
+    /// The API tokens file: each token's role and SM3 hash, never a token (default
+    /// `secrets/api-tokens.toml`).
+    #[serde(default = "default_tokens")]
+    pub tokens: PathBuf,
+    /// Calls per minute one client address may make to each public endpoint that acts on
+    /// a secret (`/v1/enroll`, `/v1/lost`); default 10.
+    #[serde(default = "default_public_rate")]
+    pub public_rate_per_minute: u32,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self { listen: None, tokens: default_tokens(), public_rate_per_minute: default_public_rate() }
+    }
+}
+
+/// `[audit]`: where signed checkpoints of the audit chain's head go, besides the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// The checkpoint file, one line per checkpoint. Keep it off the database's disk (or
+    /// ship it elsewhere): it is what shows a database whose tail was cut.
+    #[serde(default = "default_checkpoint_file")]
+    pub checkpoint_file: PathBuf,
+    /// Sign a checkpoint after this many new entries (and at shutdown); default 1000.
+    #[serde(default = "default_checkpoint_every")]
+    pub every: u64,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self { checkpoint_file: default_checkpoint_file(), every: default_checkpoint_every() }
+    }
 }
 
 /// `[database]`.
@@ -190,6 +231,18 @@ fn default_connections() -> u32 {
 fn default_terminal_days() -> u32 {
     365
 }
+fn default_checkpoint_file() -> PathBuf {
+    PathBuf::from("audit/checkpoints.log")
+}
+fn default_checkpoint_every() -> u64 {
+    1000
+}
+fn default_tokens() -> PathBuf {
+    PathBuf::from("secrets/api-tokens.toml")
+}
+fn default_public_rate() -> u32 {
+    10
+}
 
 fn invalid(what: &'static str, why: impl Into<String>) -> Error {
     Error::Config { what, why: why.into() }
@@ -222,6 +275,12 @@ impl CenterConfig {
         }
         if self.channel.session_lifetime_secs > wearpay_tlcp::MAX_SESSION_LIFETIME {
             return Err(invalid("channel.session_lifetime_secs", "is more than a day"));
+        }
+        if self.http.public_rate_per_minute == 0 {
+            return Err(invalid("http.public_rate_per_minute", "must be at least 1"));
+        }
+        if self.audit.every == 0 {
+            return Err(invalid("audit.every", "must be at least 1"));
         }
         if !(1..=365).contains(&self.pki.terminal_days) {
             return Err(invalid("pki.terminal_days", "must be 1 to 365"));

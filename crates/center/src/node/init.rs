@@ -4,6 +4,8 @@
 //! DIR/center.toml
 //! DIR/secrets/keystore.pass    the key store's password (0600)
 //! DIR/secrets/ca.pass          the CA keys' password (0600), unless --ca
+//! DIR/secrets/admin.token      the first admin API token (0600)
+//! DIR/secrets/api-tokens.toml  the API tokens' roles and SM3 hashes (0600)
 //! DIR/pki/root/                the offline root: move ca.key off this machine
 //! DIR/pki/center-ca/           issues the center's certificates
 //! DIR/pki/terminal-ca/         issues terminal certificates and the CRL
@@ -34,6 +36,9 @@ use crate::keystore::{FileKeyStore, KeyStore, PBKDF2_ITERATIONS, PasswordSource}
 /// How long the center's certificates last: channel certificates are rolled at least
 /// every 90 days.
 pub const CENTER_CERT_DAYS: u64 = 90;
+
+/// Where `init` writes the first admin API token (mode 0600).
+pub const ADMIN_TOKEN_FILE: &str = "secrets/admin.token";
 
 const ROOT_DAYS: u64 = 3650;
 const ISSUING_DAYS: u64 = 1825;
@@ -188,6 +193,11 @@ fn write_files(
     let keystore_password = new_password(provider, &dir.join("secrets/keystore.pass"))?;
     written.push((String::from("secrets/keystore.pass"), "the key store's password"));
 
+    let http = HttpSection { listen: o.http, ..HttpSection::default() };
+    crate::http::tokens::write_initial(&dir.join(&http.tokens), &dir.join(ADMIN_TOKEN_FILE), provider)?;
+    written.push((String::from(ADMIN_TOKEN_FILE), "the first admin API token"));
+    written.push((http.tokens.display().to_string(), "the API tokens' roles and SM3 hashes"));
+
     // The CAs: new ones under DIR/pki, or the operator's.
     let (root, center_ca, pki_paths, ca_password) = match &o.ca {
         None => {
@@ -266,7 +276,7 @@ fn write_files(
             idle_timeout_secs: 60,
             session_lifetime_secs: 3600,
         },
-        http: HttpSection { listen: o.http },
+        http,
         database: DatabaseSection {
             url: o.database.clone().unwrap_or_else(|| String::from("data")),
             time_zone: String::from("Asia/Shanghai"),
@@ -282,6 +292,7 @@ fn write_files(
             crl: PathBuf::from("crl/terminals.crl"),
             terminal_days: 365,
         },
+        audit: super::AuditSection::default(),
         limits: Some(CenterConfig::limits_section(&wearpay_pay::Policy::default())),
         base_dir: dir.to_path_buf(),
     };

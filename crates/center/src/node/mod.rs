@@ -20,7 +20,7 @@ use wearpay_tlcp::{
 };
 
 use crate::{
-    AccountId, AccountKind, NewTerminal, Store, Terminal, TerminalStatus,
+    AccountId, AccountKind, AuditCheckpointer, AuditReport, NewTerminal, Store, Terminal, TerminalStatus,
     authorize::{Authorizer, AuthorizerConfig, account_ref},
     channel::{ChannelConfig, RegistryVerifier, serve_with},
     keystore::{self, FileKeyStore, KeyPurpose, KeyStore},
@@ -32,10 +32,10 @@ mod init;
 
 pub use ca::{CRL_VALIDITY_DAYS, TerminalCa};
 pub use config::{
-    CenterConfig, ChannelSection, DATABASE_URL_ENV, DatabaseSection, HttpSection, KeysSection, LimitsSection,
-    ModeLimits, PkiSection,
+    AuditSection, CenterConfig, ChannelSection, DATABASE_URL_ENV, DatabaseSection, HttpSection, KeysSection,
+    LimitsSection, ModeLimits, PkiSection,
 };
-pub use init::{CENTER_CERT_DAYS, InitOptions, InitReport, init};
+pub use init::{ADMIN_TOKEN_FILE, CENTER_CERT_DAYS, InitOptions, InitReport, init};
 
 /// The center's certificate files in `[pki] certs`, by key purpose.
 pub const CERT_FILES: [(KeyPurpose, &str, Role); 4] = [
@@ -219,8 +219,54 @@ impl Center {
     }
 
     /// Serves terminals on `listener` until `shutdown` completes; in-flight requests finish.
+    /// Meanwhile the audit chain's head is signed every `[audit] every` entries, and once
+    /// more after the last payment.
     pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        serve_with(listener, self.tls.clone(), self.authorizer.clone(), self.channel_config(), shutdown).await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let checkpointer = self.audit_checkpointer();
+        let audit = async {
+            let mut stopped = stopped.clone();
+            let until = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            match &checkpointer {
+                Ok(c) => {
+                    if let Err(e) = c.run(until, system_now).await {
+                        tracing::error!(error = %e, "the final audit checkpoint failed");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "audit checkpoints are off"),
+            }
+        };
+        let channel = async {
+            serve_with(listener, self.tls.clone(), self.authorizer.clone(), self.channel_config(), shutdown).await;
+            // The channel has finished its in-flight payments: seal what they appended.
+            let _ = stop.send(true);
+        };
+        tokio::join!(channel, audit);
+    }
+
+    /// What signs the audit chain's checkpoints, with the key store's audit key.
+    pub fn audit_checkpointer(&self) -> Result<AuditCheckpointer, Error> {
+        let signer = self.keys.signing_key(KeyPurpose::AuditSign)?;
+        let file = self.audit_file();
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+        }
+        Ok(AuditCheckpointer::new(self.store.clone(), signer).every(self.config.audit.every).file(self.audit_file()))
+    }
+
+    /// The audit checkpoint file.
+    pub fn audit_file(&self) -> PathBuf {
+        self.config.path(&self.config.audit.checkpoint_file)
+    }
+
+    /// Checks the whole audit chain against the key store's audit key, the database's
+    /// checkpoints and the checkpoint file.
+    pub async fn audit_verify(&self) -> Result<AuditReport, Error> {
+        let key = self.keys.public_key(KeyPurpose::AuditSign)?;
+        let file = self.audit_file();
+        Ok(self.store.audit_verify(&key, file.exists().then_some(file.as_path())).await?)
     }
 
     /// Enrolls a band: checks the CSR's self-signature, issues its certificate from the
@@ -294,6 +340,10 @@ impl Center {
     pub fn crl_path(&self) -> PathBuf {
         self.config.path(&self.config.pki.crl)
     }
+}
+
+fn system_now() -> Timestamp {
+    Timestamp(UnixTime::now().secs())
 }
 
 type Files = (Arc<FileKeyStore>, Certificate, Vec<(KeyPurpose, Certificate)>, Certificate, TerminalCa);
