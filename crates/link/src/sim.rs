@@ -19,14 +19,19 @@
 //! Each side models its sending direction with its [`AirProfile`] and keeps [`AirStats`] for
 //! both directions; it can sleep for the airtime of what it sends, and can drop the
 //! connection after a number of bytes in one direction, to test a link lost mid-payment.
+//!
+//! A relay receives and sends at once: [`SimLink::split`] gives a [`SimLinkReader`] and a
+//! [`SimLinkWriter`] for two threads. Closing either half, or the link failing on either,
+//! ends both, as a BLE disconnect does.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
+use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant as StdInstant;
 
 use crate::{
@@ -210,10 +215,11 @@ impl SimPeripheral {
 #[derive(Debug)]
 pub struct SimLink {
     role: Role,
-    /// `None` once this end dropped the connection.
+    /// The receiving side of the socket; `None` once this end dropped the connection.
     stream: Option<TcpStream>,
-    /// The peer closed (or reset) the connection.
-    peer_gone: bool,
+    state: Arc<LinkState>,
+    /// The sending side, shared with a [`SimLinkWriter`] after a split.
+    tx: Arc<Mutex<Tx>>,
     config: LinkConfig,
     profile: AirProfile,
     control_point_length: u16,
@@ -222,12 +228,147 @@ pub struct SimLink {
     rx_buf: Vec<u8>,
     /// Lengths of the fragments of the message being received.
     rx_fragments: Vec<usize>,
-    tx_buf: Vec<u8>,
     epoch: StdInstant,
     stats: StatsHandle,
-    /// Fragment bytes sent, and received, in the faulty direction.
-    fault_sent: u64,
+    /// Fragment bytes received in the faulty direction.
     fault_received: u64,
+}
+
+/// What the receiving and the sending side of one link both need to know.
+#[derive(Debug, Default)]
+struct LinkState {
+    /// This end dropped the connection (on either side).
+    closed: AtomicBool,
+    /// The peer closed (or reset) the connection.
+    peer_gone: AtomicBool,
+}
+
+impl LinkState {
+    fn closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn peer_gone(&self) -> bool {
+        self.peer_gone.load(Ordering::Acquire)
+    }
+
+    fn set_peer_gone(&self) {
+        self.peer_gone.store(true, Ordering::Release);
+    }
+}
+
+/// The sending side of a link: its own handle on the socket, so that sending never waits
+/// for a receive in progress on another thread.
+#[derive(Debug)]
+struct Tx {
+    stream: TcpStream,
+    state: Arc<LinkState>,
+    direction: Direction,
+    kind: u8,
+    config: LinkConfig,
+    profile: AirProfile,
+    max_fragment_len: usize,
+    buf: Vec<u8>,
+    stats: StatsHandle,
+    /// Fragment bytes sent in the faulty direction.
+    fault_sent: u64,
+}
+
+impl Tx {
+    /// Closes the socket (both directions) and returns `e`.
+    fn fail(&mut self, e: Error) -> Error {
+        self.state.closed.store(true, Ordering::Release);
+        let _ = self.stream.shutdown(Shutdown::Both);
+        e
+    }
+
+    fn io_failure(&mut self, e: io::Error) -> Error {
+        if is_disconnect(&e) {
+            self.state.set_peer_gone();
+            Error::Disconnected
+        } else {
+            Error::Io(e)
+        }
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.state.closed() || self.state.peer_gone() { Err(Error::Disconnected) } else { Ok(()) }
+    }
+
+    fn write_record(&mut self, kind: u8, body: &[u8]) -> Result<(), Error> {
+        if self.state.closed() {
+            return Err(Error::Disconnected);
+        }
+        let len = u16::try_from(body.len()).map_err(|_| Error::MessageTooLong { len: body.len(), max: 65535 })?;
+        let mut rec = Vec::with_capacity(RECORD_HEADER_LEN + body.len());
+        rec.push(kind);
+        rec.extend_from_slice(&len.to_be_bytes());
+        rec.extend_from_slice(body);
+        let result = self.stream.write_all(&rec);
+        result.map_err(|e| self.io_failure(e))
+    }
+
+    fn send(&mut self, cmd: Command, data: &[u8]) -> Result<(), Error> {
+        self.check()?;
+        let fragments = fragment(cmd, data, self.max_fragment_len)?;
+        let (direction, kind) = (self.direction, self.kind);
+        let limit = self.config.drop_after.filter(|d| d.direction == direction).map(|d| d.bytes);
+        let mut lens = Vec::with_capacity(fragments.len());
+        let mut tx = core::mem::take(&mut self.buf);
+        tx.clear();
+        let mut dropped = false;
+        for f in fragments {
+            if let Some(limit) = limit {
+                if self.fault_sent + f.len() as u64 > limit {
+                    dropped = true;
+                    break;
+                }
+                self.fault_sent += f.len() as u64;
+            }
+            tx.push(kind);
+            // A fragment is at most 512 bytes.
+            tx.extend_from_slice(&(f.len() as u16).to_be_bytes());
+            f.write_to(&mut tx);
+            lens.push(f.len());
+        }
+        let written = self.stream.write_all(&tx);
+        self.buf = tx;
+        written.map_err(|e| self.io_failure(e))?;
+        let profile = self.profile;
+        if dropped {
+            self.stats.update(|s| s.direction_mut(direction).record_fragments(&profile, &lens));
+            return Err(self.fail(Error::FaultInjected { bytes: self.fault_sent }));
+        }
+        self.stats.update(|s| s.direction_mut(direction).record_message(&profile, &lens));
+        if self.config.pace {
+            std::thread::sleep(profile.airtime(&lens));
+        }
+        Ok(())
+    }
+
+    fn send_raw(&mut self, value: &[u8]) -> Result<(), Error> {
+        let direction = self.direction;
+        if let Some(d) = self.config.drop_after.filter(|d| d.direction == direction) {
+            if self.fault_sent + value.len() as u64 > d.bytes {
+                return Err(self.fail(Error::FaultInjected { bytes: self.fault_sent }));
+            }
+            self.fault_sent += value.len() as u64;
+        }
+        self.write_record(self.kind, value)?;
+        let profile = self.profile;
+        self.stats.update(|s| s.direction_mut(direction).record_fragments(&profile, &[value.len()]));
+        Ok(())
+    }
+}
+
+fn lock(tx: &Mutex<Tx>) -> MutexGuard<'_, Tx> {
+    // A panic while sending leaves nothing half-updated that matters more than the link.
+    tx.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn is_disconnect(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(e.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected)
 }
 
 impl SimLink {
@@ -235,10 +376,29 @@ impl SimLink {
         // Each record is one GATT operation: send it at once.
         stream.set_nodelay(true)?;
         let max = max_fragment_len(crate::ATT_MTU_MIN, crate::CONTROL_POINT_LENGTH_MIN)?;
+        let state = Arc::new(LinkState::default());
+        let stats = StatsHandle::default();
+        let (direction, kind) = match role {
+            Role::Central => (Direction::ToPeripheral, KIND_WRITE),
+            Role::Peripheral => (Direction::ToCentral, KIND_NOTIFY),
+        };
+        let tx = Tx {
+            stream: stream.try_clone()?,
+            state: state.clone(),
+            direction,
+            kind,
+            config,
+            profile: config.profile,
+            max_fragment_len: max,
+            buf: Vec::new(),
+            stats: stats.clone(),
+            fault_sent: 0,
+        };
         Ok(Self {
             role,
             stream: Some(stream),
-            peer_gone: false,
+            state,
+            tx: Arc::new(Mutex::new(tx)),
             config,
             profile: config.profile,
             control_point_length: crate::CONTROL_POINT_LENGTH_MIN,
@@ -246,10 +406,8 @@ impl SimLink {
             reassembler: Reassembler::new(max)?,
             rx_buf: Vec::new(),
             rx_fragments: Vec::new(),
-            tx_buf: Vec::new(),
             epoch: StdInstant::now(),
-            stats: StatsHandle::default(),
-            fault_sent: 0,
+            stats,
             fault_received: 0,
         })
     }
@@ -264,6 +422,9 @@ impl SimLink {
         self.control_point_length = control_point_length;
         self.max_fragment_len = max;
         self.reassembler = Reassembler::new(max)?.with_timeout(self.config.fragment_timeout);
+        let mut tx = lock(&self.tx);
+        tx.profile = self.profile;
+        tx.max_fragment_len = max;
         Ok(())
     }
 
@@ -302,13 +463,6 @@ impl SimLink {
         self.stats.clone()
     }
 
-    fn outgoing(&self) -> (Direction, u8) {
-        match self.role {
-            Role::Central => (Direction::ToPeripheral, KIND_WRITE),
-            Role::Peripheral => (Direction::ToCentral, KIND_NOTIFY),
-        }
-    }
-
     fn incoming(&self) -> (Direction, u8) {
         match self.role {
             Role::Central => (Direction::ToCentral, KIND_NOTIFY),
@@ -320,8 +474,9 @@ impl SimLink {
         Instant::from_millis(u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
 
-    /// Closes the socket and returns `e`.
+    /// Closes the socket (both directions, for both halves) and returns `e`.
     fn fail(&mut self, e: Error) -> Error {
+        self.state.closed.store(true, Ordering::Release);
         if let Some(s) = self.stream.take() {
             let _ = s.shutdown(Shutdown::Both);
         }
@@ -329,28 +484,25 @@ impl SimLink {
     }
 
     fn stream(&self) -> Result<&TcpStream, Error> {
-        self.stream.as_ref().ok_or(Error::Disconnected)
+        self.stream.as_ref().filter(|_| !self.state.closed()).ok_or(Error::Disconnected)
     }
 
     fn io_failure(&mut self, e: io::Error) -> Error {
-        use io::ErrorKind::*;
-        match e.kind() {
-            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected => {
-                self.peer_gone = true;
-                Error::Disconnected
-            }
-            _ => Error::Io(e),
+        if is_disconnect(&e) {
+            self.state.set_peer_gone();
+            Error::Disconnected
+        } else {
+            Error::Io(e)
         }
     }
 
+    fn tx(&self) -> MutexGuard<'_, Tx> {
+        lock(&self.tx)
+    }
+
     fn write_record(&mut self, kind: u8, body: &[u8]) -> Result<(), Error> {
-        let len = u16::try_from(body.len()).map_err(|_| Error::MessageTooLong { len: body.len(), max: 65535 })?;
-        let mut rec = Vec::with_capacity(RECORD_HEADER_LEN + body.len());
-        rec.push(kind);
-        rec.extend_from_slice(&len.to_be_bytes());
-        rec.extend_from_slice(body);
-        let result = self.stream()?.write_all(&rec);
-        result.map_err(|e| self.io_failure(e))
+        self.stream()?;
+        self.tx().write_record(kind, body)
     }
 
     /// Takes one complete record from the receive buffer.
@@ -367,7 +519,7 @@ impl SimLink {
 
     /// Reads what the socket has within `wait`; a read that times out is not an error.
     fn fill(&mut self, wait: Duration) -> Result<(), Error> {
-        if self.peer_gone {
+        if self.state.peer_gone() {
             return Err(Error::Disconnected);
         }
         let mut buf = [0u8; 4096];
@@ -376,7 +528,7 @@ impl SimLink {
         let result = (&*stream).read(&mut buf);
         match result {
             Ok(0) => {
-                self.peer_gone = true;
+                self.state.set_peer_gone();
                 Err(Error::Disconnected)
             }
             Ok(n) => {
@@ -393,7 +545,9 @@ impl SimLink {
     /// noticed before sending into the void (a BLE disconnect ends both directions).
     fn notice_peer_gone(&mut self) -> Result<(), Error> {
         // The field, not `self.stream()`, so that `rx_buf` can be borrowed alongside.
-        let Some(stream) = self.stream.as_ref().filter(|_| !self.peer_gone) else { return Err(Error::Disconnected) };
+        let Some(stream) = self.stream.as_ref().filter(|_| !self.state.peer_gone() && !self.state.closed()) else {
+            return Err(Error::Disconnected);
+        };
         stream.set_nonblocking(true)?;
         let mut buf = [0u8; 4096];
         let mut outcome = Ok(());
@@ -416,7 +570,7 @@ impl SimLink {
         match outcome {
             Ok(()) => Ok(()),
             Err(None) => {
-                self.peer_gone = true;
+                self.state.set_peer_gone();
                 Err(Error::Disconnected)
             }
             Err(Some(e)) => Err(self.io_failure(e)),
@@ -448,56 +602,14 @@ impl SimLink {
     pub fn send(&mut self, cmd: Command, data: &[u8]) -> Result<(), Error> {
         self.stream()?;
         self.notice_peer_gone()?;
-        let fragments = fragment(cmd, data, self.max_fragment_len)?;
-        let (direction, kind) = self.outgoing();
-        let limit = self.config.drop_after.filter(|d| d.direction == direction).map(|d| d.bytes);
-        let mut lens = Vec::with_capacity(fragments.len());
-        let mut tx = core::mem::take(&mut self.tx_buf);
-        tx.clear();
-        let mut dropped = false;
-        for f in fragments {
-            if let Some(limit) = limit {
-                if self.fault_sent + f.len() as u64 > limit {
-                    dropped = true;
-                    break;
-                }
-                self.fault_sent += f.len() as u64;
-            }
-            tx.push(kind);
-            // A fragment is at most 512 bytes.
-            tx.extend_from_slice(&(f.len() as u16).to_be_bytes());
-            f.write_to(&mut tx);
-            lens.push(f.len());
-        }
-        let written = self.stream()?.write_all(&tx);
-        self.tx_buf = tx;
-        written.map_err(|e| self.io_failure(e))?;
-        let profile = self.profile;
-        if dropped {
-            self.stats.update(|s| s.direction_mut(direction).record_fragments(&profile, &lens));
-            return Err(self.inject_drop(self.fault_sent));
-        }
-        self.stats.update(|s| s.direction_mut(direction).record_message(&profile, &lens));
-        if self.config.pace {
-            std::thread::sleep(profile.airtime(&lens));
-        }
-        Ok(())
+        self.tx().send(cmd, data)
     }
 
     /// Sends one raw GATT value (up to 65535 bytes) with no framing checks: lets a test
     /// play a hostile or broken peer.
     pub fn send_raw(&mut self, value: &[u8]) -> Result<(), Error> {
-        let (direction, kind) = self.outgoing();
-        if let Some(d) = self.config.drop_after.filter(|d| d.direction == direction) {
-            if self.fault_sent + value.len() as u64 > d.bytes {
-                return Err(self.inject_drop(self.fault_sent));
-            }
-            self.fault_sent += value.len() as u64;
-        }
-        self.write_record(kind, value)?;
-        let profile = self.profile;
-        self.stats.update(|s| s.direction_mut(direction).record_fragments(&profile, &[value.len()]));
-        Ok(())
+        self.stream()?;
+        self.tx().send_raw(value)
     }
 
     /// Receives the next message within the configured receive timeout.
@@ -569,8 +681,9 @@ impl SimLink {
     fn refuse(&mut self, e: Error, direction: Direction) -> Error {
         self.abandon_rx(direction);
         if let Some(status) = e.status() {
-            // Best effort: if the peer is gone, the error is what matters.
-            let _ = self.send(Command::Error, &[status.as_u8()]);
+            // Best effort: if the peer is gone, the error is what matters. Straight to the
+            // sending side: after a split, another thread may be sending too.
+            let _ = self.tx().send(Command::Error, &[status.as_u8()]);
         }
         e
     }
@@ -588,6 +701,112 @@ impl SimLink {
     /// A byte stream over this link, for TLCP.
     pub fn into_stream(self) -> LinkStream {
         LinkStream { link: self, rx: Vec::new(), pos: 0 }
+    }
+
+    /// Splits the link into a receiving and a sending half, for a thread each (a relay
+    /// pumps both directions at once). Closing either half, or a failure on either, ends
+    /// the link for both.
+    pub fn split(self) -> (SimLinkReader, SimLinkWriter) {
+        let writer = SimLinkWriter { tx: self.tx.clone(), role: self.role };
+        (SimLinkReader { link: self }, writer)
+    }
+}
+
+/// The receiving half of a split [`SimLink`].
+///
+/// A framing fault of the peer is still answered with an ERROR message, sent through the
+/// link's sending side.
+#[derive(Debug)]
+pub struct SimLinkReader {
+    link: SimLink,
+}
+
+impl SimLinkReader {
+    /// Receives the next message within the configured receive timeout; see
+    /// [`SimLink::recv_timeout`].
+    pub fn recv(&mut self) -> Result<Message, Error> {
+        self.link.recv()
+    }
+
+    /// Receives the next message within `timeout`; see [`SimLink::recv_timeout`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message, Error> {
+        self.link.recv_timeout(timeout)
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.link.role
+    }
+
+    /// The negotiated ATT_MTU.
+    pub fn att_mtu(&self) -> u16 {
+        self.link.att_mtu()
+    }
+
+    /// The band's control point length.
+    pub fn control_point_length(&self) -> u16 {
+        self.link.control_point_length
+    }
+
+    /// The longest fragment either way.
+    pub fn max_fragment_len(&self) -> usize {
+        self.link.max_fragment_len
+    }
+
+    /// The statistics of both directions so far.
+    pub fn stats(&self) -> LinkStats {
+        self.link.stats()
+    }
+
+    /// A handle to read the statistics from another thread.
+    pub fn stats_handle(&self) -> StatsHandle {
+        self.link.stats_handle()
+    }
+
+    /// Disconnects (both halves).
+    pub fn close(&mut self) {
+        self.link.close();
+    }
+}
+
+/// The sending half of a split [`SimLink`]. Clones send on the same link, one whole
+/// message at a time.
+#[derive(Debug, Clone)]
+pub struct SimLinkWriter {
+    tx: Arc<Mutex<Tx>>,
+    role: Role,
+}
+
+impl SimLinkWriter {
+    /// Sends one message of `cmd` with `data` (at most 65535 bytes). Fails with
+    /// [`Error::Disconnected`] once either half has seen the connection end.
+    pub fn send(&self, cmd: Command, data: &[u8]) -> Result<(), Error> {
+        lock(&self.tx).send(cmd, data)
+    }
+
+    /// Sends ERROR with `status`.
+    pub fn send_error(&self, status: ErrorStatus) -> Result<(), Error> {
+        self.send(Command::Error, &[status.as_u8()])
+    }
+
+    /// Sends one raw GATT value with no framing checks; see [`SimLink::send_raw`].
+    pub fn send_raw(&self, value: &[u8]) -> Result<(), Error> {
+        lock(&self.tx).send_raw(value)
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The statistics of both directions so far.
+    pub fn stats(&self) -> LinkStats {
+        lock(&self.tx).stats.get()
+    }
+
+    /// Disconnects (both halves); a receive in progress on the other half ends at once.
+    pub fn close(&self) {
+        let _ = lock(&self.tx).fail(Error::Disconnected);
     }
 }
 

@@ -303,3 +303,64 @@ fn stream_adapter_carries_bytes_and_handles_control_messages() {
     assert_eq!(s.to_central.messages, 7);
     assert_eq!(s.to_peripheral.messages, 3);
 }
+
+#[test]
+fn split_halves_send_and_receive_at_once() {
+    let (central, band) = pair(LinkConfig::default(), LinkConfig::default());
+    let (mut reader, writer) = central.split();
+    assert_eq!(reader.role(), Role::Central);
+    assert_eq!(writer.role(), Role::Central);
+    let (mut band_reader, band_writer) = band.split();
+    const N: usize = 40;
+    // Both ends send and receive at the same time, each direction on its own thread, with
+    // messages large enough (2 KiB: over 100 fragments at MTU 23) to fill socket buffers.
+    let msg = |i: usize| -> Vec<u8> { data(2048).into_iter().map(|b| b ^ i as u8).collect() };
+    let central_tx = thread::spawn(move || {
+        for i in 0..N {
+            writer.send(Command::Msg, &msg(i)).unwrap();
+        }
+        writer
+    });
+    let band_tx = thread::spawn(move || {
+        for i in 0..N {
+            band_writer.send(Command::Msg, &msg(i + 100)).unwrap();
+        }
+        band_writer
+    });
+    let band_rx = thread::spawn(move || {
+        for i in 0..N {
+            assert_eq!(band_reader.recv().unwrap().data, msg(i));
+        }
+        band_reader
+    });
+    for i in 0..N {
+        assert_eq!(reader.recv().unwrap().data, msg(i + 100));
+    }
+    let writer = central_tx.join().unwrap();
+    let band_writer = band_tx.join().unwrap();
+    let mut band_reader = band_rx.join().unwrap();
+    let s = reader.stats();
+    assert_eq!((s.to_central.messages, s.to_peripheral.messages), (N as u64, N as u64));
+    assert_eq!(writer.stats(), s);
+
+    // A framing fault on the receiving half is answered through the sending side.
+    band_writer.send_raw(&[0x00, 1, 2]).unwrap();
+    assert_eq!(reader.recv().unwrap_err().status(), Some(ErrorStatus::InvalidSeq));
+    assert_eq!(band_reader.recv().unwrap(), Message::error(ErrorStatus::InvalidSeq));
+
+    // Closing the sending half ends a receive blocked on the other thread at once, and
+    // the peer sees the link gone.
+    let blocked = thread::spawn(move || {
+        let started = Instant::now();
+        let r = reader.recv_timeout(Duration::from_secs(20));
+        (r, started.elapsed())
+    });
+    thread::sleep(Duration::from_millis(100));
+    writer.close();
+    let (r, waited) = blocked.join().unwrap();
+    assert!(matches!(r, Err(Error::Disconnected)), "{r:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    assert!(matches!(writer.send(Command::Msg, b"x"), Err(Error::Disconnected)));
+    assert!(matches!(band_reader.recv_timeout(Duration::from_secs(5)), Err(Error::Disconnected)));
+    assert!(matches!(band_writer.send(Command::Msg, b"x"), Err(Error::Disconnected)));
+}
