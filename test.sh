@@ -15,6 +15,9 @@ command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 perl -MIPC::Cmd -e1 2>/dev/null || need_apt+=(perl)
 command -v make >/dev/null || need_apt+=(make)
 command -v cc >/dev/null || need_apt+=(gcc)
+# `wearpay bridge --ble` (btleplug over BlueZ) is built here too: it needs D-Bus's headers.
+dpkg -s libdbus-1-dev >/dev/null 2>&1 || need_apt+=(libdbus-1-dev)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 # crates/shangmi's constant-time check runs its secret-handling paths under valgrind.
 command -v valgrind >/dev/null || need_apt+=(valgrind)
 # crates/center runs every storage test on SQLite and on PostgreSQL. A WEARPAY_TEST_POSTGRES
@@ -60,5 +63,7 @@ fi
 # tests fail when PostgreSQL is unreachable.
 export WEARPAY_REQUIRE_INTEROP=1
 cargo test --workspace --all-targets --locked
+# The real BLE central builds (running it needs a Bluetooth adapter, which CI has not).
+cargo build --locked -p wearpay-cli --features ble
 # No secret-dependent branch or memory index in the fast SM2/SM4 (valgrind, ctgrind method).
 crates/shangmi/ct/run.sh

@@ -30,6 +30,9 @@ pub struct BenchArgs {
 enum BenchCommand {
     /// Full and resumed TLCP handshakes per second, client and server in one thread, in memory.
     Handshake(HandshakeArgs),
+    /// One payment through the bridge over the simulated BLE link: bytes over the air, round
+    /// trips and airtime, full and resumed, at ATT_MTU 23 and 247.
+    Payment(crate::bench_payment::PaymentArgs),
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +64,7 @@ const DEFAULT_BENCH_SUITES: &[CipherSuite] = &[
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         BenchCommand::Handshake(a) => handshake(&a),
+        BenchCommand::Payment(a) => crate::bench_payment::run(&a),
     }
 }
 

@@ -4,6 +4,9 @@
 //! key store and CAs it names. Registry changes go through [`Center`], so a revocation
 //! also regenerates the CRL; a running `center serve` sees it at its next check of the
 //! store (every handshake and every payment).
+extern crate alloc;
+
+use alloc::sync::Arc;
 use core::net::SocketAddr;
 use std::io::{self, Read};
 use std::path::PathBuf;
@@ -12,9 +15,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
+use wearpay_center::http::{ApiRole, tokens};
 use wearpay_center::node::{Center, CenterConfig, InitOptions, init};
 use wearpay_center::{
-    Account, AccountId, AccountKind, NewAccount, NewMerchant, NewOrder, Terminal, TerminalStatus,
+    Account, AccountId, AccountKind, NewAccount, NewMerchant, NewOrder, Store, Terminal, TerminalStatus,
     keystore::PasswordSource,
 };
 use wearpay_crypto::{KeyAlgorithm, Zeroizing, portable::PROVIDER};
@@ -34,7 +38,8 @@ pub struct CenterArgs {
 enum CenterCommand {
     /// Make a center directory: config, PKI, keys, certificates, database.
     Init(InitArgs),
-    /// Run the center: the TLCP channel listener, until Ctrl-C or SIGTERM.
+    /// Run the center: the TLCP channel listener (and the HTTP API if `[http] listen` is
+    /// set), until Ctrl-C or SIGTERM.
     Serve(ConfigArg),
     /// Check that the config and every file it names fit together, without serving.
     Check(ConfigArg),
@@ -54,6 +59,66 @@ enum CenterCommand {
     Order(OrderCommand),
     /// Prove the ledger: postings sum to zero, balances match them.
     LedgerCheck(ConfigArg),
+    /// The audit trail: verify the hash chain and its signed checkpoints, or sign one now.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// One-time activation codes that let a band enroll itself.
+    #[command(subcommand)]
+    Activation(ActivationCommand),
+    /// Tokens of the HTTP operations API.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Make a new random API token and add its SM3 hash and role to the tokens file.
+    Add(TokenAddArgs),
+}
+
+#[derive(Debug, Args)]
+struct TokenAddArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// A merchant token, seeing this merchant's data only.
+    #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
+    merchant: Option<String>,
+    /// An administrator's token.
+    #[arg(long)]
+    admin: bool,
+    /// Write the token to this new file (mode 0600) instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ActivationCommand {
+    /// Make a code bound to a customer account (with a PAN); it is printed once.
+    Create(ActivationArgs),
+}
+
+#[derive(Debug, Args)]
+struct ActivationArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The customer account the band will pay from.
+    #[arg(long)]
+    account: i64,
+    /// A display name for the band's certificate.
+    #[arg(long, default_value = "")]
+    label: String,
+    /// Days until the code expires.
+    #[arg(long, default_value_t = 7)]
+    days: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the chain from its start; check every checkpoint (database and file).
+    /// Exits 1 on any modified, inserted or deleted entry, including a cut tail.
+    Verify(ConfigArg),
+    /// Sign a checkpoint of the chain's head now.
+    Checkpoint(ConfigArg),
 }
 
 #[derive(Debug, Args)]
@@ -360,6 +425,49 @@ async fn run_async(args: CenterArgs) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        CenterCommand::Token(TokenCommand::Add(a)) => token_add(a).await,
+        CenterCommand::Activation(ActivationCommand::Create(a)) => {
+            let center = open(&a.config).await?;
+            let validity = core::time::Duration::from_secs(a.days * 86_400);
+            let made = center.create_activation_code(AccountId(a.account), &a.label, validity, now()).await?;
+            emit(
+                a.config.json,
+                json!({"code": made.code.to_string(), "account": made.account.0, "expires_at": made.expires_at.0}),
+                || format!("{}\n(account {}; one use; expires at {})", made.code, made.account.0, made.expires_at.0),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        CenterCommand::Audit(AuditCommand::Verify(a)) => {
+            let center = open(&a).await?;
+            let report = center.audit_verify().await?;
+            let findings: Vec<String> = report.findings.iter().map(|f| format!("{f:?}")).collect();
+            if a.json {
+                println!(
+                    "{}",
+                    json!({
+                        "ok": report.ok, "entries": report.entries, "sealed_through": report.sealed_seq,
+                        "unsealed": report.unsealed, "findings": findings,
+                    })
+                );
+            } else if report.ok {
+                println!(
+                    "audit trail intact: {} entries, signed through entry {}, {} after the last checkpoint",
+                    report.entries, report.sealed_seq, report.unsealed
+                );
+            } else {
+                println!("AUDIT TRAIL BROKEN:");
+                findings.iter().for_each(|f| println!("  {f}"));
+            }
+            Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        CenterCommand::Audit(AuditCommand::Checkpoint(a)) => {
+            let center = open(&a).await?;
+            match center.audit_checkpointer()?.checkpoint_now(now()).await? {
+                Some(c) => println!("checkpoint signed at entry {}", c.seq),
+                None => println!("nothing new to sign"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         CenterCommand::LedgerCheck(a) => {
             let center = open(&a).await?;
             let report = center.store().ledger_check().await?;
@@ -398,12 +506,38 @@ async fn init_cmd(a: InitArgs) -> Result<ExitCode> {
 }
 
 async fn serve(a: &ConfigArg) -> Result<ExitCode> {
-    let center = open(a).await?;
+    let center = Arc::new(open(a).await?);
     let listener = center.bind().await?;
     let addr = listener.local_addr()?;
+    let http = center.bind_http().await?;
     tracing::info!(%addr, profile = %center.config().channel.profile, "channel listening");
     println!("wearpay center: channel on {addr} ({} profile)", center.config().channel.profile);
-    center.serve(listener, shutdown_signal()).await;
+    // One signal stops both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let signal = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let api = match http {
+        Some(listener) => {
+            let http_addr = listener.local_addr()?;
+            tracing::info!(addr = %http_addr, "operations API listening");
+            println!("wearpay center: operations API on http://{http_addr}");
+            let (c, s) = (center.clone(), signal());
+            Some(tokio::spawn(async move { c.serve_http(listener, s).await }))
+        }
+        None => None,
+    };
+    center.serve(listener, signal()).await;
+    if let Some(api) = api {
+        api.await??;
+    }
     center.store().close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
@@ -426,6 +560,35 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     tracing::info!("shutting down: finishing in-flight payments");
+}
+
+async fn token_add(a: TokenAddArgs) -> Result<ExitCode> {
+    let config =
+        CenterConfig::load(&a.config.config).with_context(|| format!("loading {}", a.config.config.display()))?;
+    let role = match &a.merchant {
+        Some(id) => {
+            let id = MerchantId::new(id)?;
+            let store = Store::open(&config.location(), config.store_config()?).await?;
+            let known = store.merchant(&id).await?.is_some();
+            store.close().await;
+            if !known {
+                bail!("no merchant {}", id.as_str());
+            }
+            ApiRole::Merchant(id)
+        }
+        None => ApiRole::Admin,
+    };
+    let token = tokens::new_token(&PROVIDER, role)?;
+    // The token is written before its hash is added: a failure leaves no usable token
+    // nobody has.
+    match &a.out {
+        Some(path) => files::write_new(path, format!("{}\n", token.token.as_str()).as_bytes(), true)?,
+        None => println!("{}", token.token.as_str()),
+    }
+    let path = config.path(&config.http.tokens);
+    tokens::append_token(&path, &token, now())?;
+    eprintln!("added a {} token to {}", token.role, path.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_serial(s: &str) -> Result<TerminalSerial> {

@@ -4,9 +4,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_payment;
+mod bridge;
 mod center;
 mod load;
 mod pki;
+mod terminal;
 mod tlcp;
 
 /// Bank-grade payment from a wearable, over a TLCP channel relayed by an untrusted phone.
@@ -27,8 +30,12 @@ enum Command {
     Center(center::CenterArgs),
     /// Many simulated bands paying a center over real channels, then a ledger check.
     Load(load::LoadArgs),
+    /// A simulated band: enroll with an activation code, pay, settle, receipts.
+    Terminal(terminal::TerminalArgs),
     /// Performance figures measured in this process.
     Bench(bench::BenchArgs),
+    /// The phone relay: bands on the (simulated or real) BLE link to the center over TCP.
+    Bridge(bridge::BridgeArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -37,7 +44,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tlcp(args) => tlcp::run(args),
         Command::Center(args) => center::run(args),
         Command::Load(args) => load::run(args),
+        Command::Terminal(args) => terminal::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Bridge(args) => bridge::run(args),
     }
 }
 

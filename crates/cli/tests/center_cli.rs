@@ -151,4 +151,9 @@ fn operate_a_center_and_load_it() {
         assert!(status.success(), "{status:?}");
     }
     ok(dir, &with(&["center", "ledger-check"]));
+    // Every payment and registry change is in the audit chain, sealed at shutdown.
+    let audit = json(dir, &with(&["center", "audit", "verify", "--json"]));
+    assert_eq!(audit["ok"], true, "{audit}");
+    assert!(audit["entries"].as_u64().unwrap() >= 36, "{audit}");
+    assert_eq!(audit["unsealed"], 0, "{audit}");
 }
