@@ -2,38 +2,10 @@
 //! it as its own process, and operators' commands and the load generator work against it.
 #![allow(clippy::unwrap_used, clippy::std_instead_of_core)]
 
+mod common;
+use common::{Process, json, ok, wearpay};
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
-fn wearpay(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wearpay")).current_dir(dir).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let (ok, out, err) = wearpay(dir, args);
-    assert!(ok, "wearpay {} failed:\n{out}{err}", args.join(" "));
-    out
-}
-
-fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    serde_json::from_str(&ok(dir, args)).unwrap()
-}
-
-/// Kills the server if the test fails half way.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::{Command, Stdio};
 
 #[test]
 fn operate_a_center_and_load_it() {
@@ -114,7 +86,7 @@ fn operate_a_center_and_load_it() {
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let server = Server(child);
+    let server = Process(child);
     let addr = line.split_whitespace().find(|w| w.starts_with("127.0.0.1:")).unwrap().to_string();
     let report = json(
         dir,

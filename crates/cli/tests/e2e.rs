@@ -3,38 +3,11 @@
 //! with an activation code, paying in each mode.
 #![allow(clippy::unwrap_used, clippy::std_instead_of_core)]
 
+mod common;
+use common::{Process, json, ok, wearpay};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
-fn wearpay(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wearpay")).current_dir(dir).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let (ok, out, err) = wearpay(dir, args);
-    assert!(ok, "wearpay {} failed:\n{out}{err}", args.join(" "));
-    out
-}
-
-fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    serde_json::from_str(&ok(dir, args)).unwrap()
-}
-
-/// A background process, killed if the test fails half way.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::process::{Command, Stdio};
 
 /// Starts `wearpay args` and returns it with the first `lines` lines it prints on `stream`.
 fn spawn(dir: &Path, args: &[&str], lines: usize, on_stderr: bool) -> (Process, Vec<String>) {
