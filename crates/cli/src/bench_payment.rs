@@ -10,9 +10,9 @@ extern crate alloc;
 
 use alloc::sync::Arc;
 use core::net::SocketAddr;
+use core::time::Duration;
 use std::io::{Read, Write};
 use std::process::ExitCode;
-use core::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
