@@ -362,6 +362,10 @@ macro_rules! montgomery_field {
             #[inline(always)]
             #[allow(dead_code, reason = "the point code selects field elements; scalars need not")]
             pub(crate) fn select(a: &Self, b: &Self, mask: u64) -> Self {
+                // Hidden from the optimiser, which may otherwise turn a selection on a mask it
+                // can trace to a comparison into a branch or a `cmov` on the secret (the
+                // valgrind check in `ct/` caught one in the guarded point additions).
+                let mask = core::hint::black_box(mask);
                 Self([
                     a.0[0] ^ (mask & (a.0[0] ^ b.0[0])),
                     a.0[1] ^ (mask & (a.0[1] ^ b.0[1])),

@@ -297,7 +297,8 @@ impl Sm2 for Sm2Impl {
             return Err(Error::BadSignature);
         }
         let point = mul_double_vartime(&s, &t, &p);
-        if point.to_affine().is_none() {
+        // The point at infinity has no x (B6); checked on Z, without the inversion.
+        if point.is_identity_vartime() {
             return Err(Error::BadSignature);
         }
         // x1 ≡ r − e (mod n), checked without an inversion.

@@ -236,6 +236,11 @@ impl Jacobian {
         Self { x: self.x, y: self.y.neg(), z: self.z }
     }
 
+    /// Whether this is the point at infinity (public points only).
+    pub fn is_identity_vartime(&self) -> bool {
+        self.z.is_zero_vartime()
+    }
+
     /// The affine point, or `None` at infinity; one constant-time inversion.
     pub fn to_affine(self) -> Option<Affine> {
         if self.z.is_zero_vartime() {

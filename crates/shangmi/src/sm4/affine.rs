@@ -188,6 +188,12 @@ pub(crate) const POST: Lin = SM4_A.after(&ISO.inverse()).after(&AES_A.inverse())
 /// Constant of `Q` for a full AES S-box output (which includes `+ 0x63`).
 pub(crate) const POST_C: u8 = POST.apply(AES_C) ^ SM4_C;
 
+/// The output map of the S-box around an inversion in the AES field: `S(x) =
+/// GF_POST·I_aes(P(x)) + c`, which is what `gf2p8affineinv` computes from `P(x)` (see `gfni`).
+pub(crate) const GF_POST: Lin = SM4_A.after(&ISO.inverse());
+/// The constant `c` of GB/T 32907's S-box.
+pub(crate) const GF_POST_C: u8 = SM4_C;
+
 /// Bytewise pieces of `PRE ∘ L ∘ POST` (see `x86`): the SM4 linear layer `L` after the S-box,
 /// carried into the pre-transformed domain of the next round's S-box input.
 ///
@@ -251,6 +257,15 @@ mod tests {
         for x in 0..=255u8 {
             let s = aes_sbox(PRE.apply(x) ^ PRE_C);
             assert_eq!(POST.apply(s) ^ POST_C, SBOX[x as usize], "x = {x:#04x}");
+        }
+    }
+
+    #[test]
+    fn inversion_form_matches_the_table_for_all_inputs() {
+        // What the GFNI back end computes: an affine map, the AES-field inverse, an affine map.
+        let inv_aes = |z: u8| (1..=255u8).find(|&b| gf_mul(z, b, AES_POLY) == 1).unwrap_or(0);
+        for x in 0..=255u8 {
+            assert_eq!(GF_POST.apply(inv_aes(PRE.apply(x) ^ PRE_C)) ^ GF_POST_C, SBOX[x as usize], "x = {x:#04x}");
         }
     }
 

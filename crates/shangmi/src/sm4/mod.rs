@@ -1,7 +1,9 @@
 //! SM4 (GB/T 32907-2016) in constant time: the block cipher, CBC and GCM (RFC 8998).
 //!
-//! Three back ends compute the same function:
+//! Four back ends compute the same function:
 //!
+//! - [`Backend::Gfni`]: GFNI + AVX-512, sixteen blocks per 512-bit register, the S-box in two
+//!   `gf2p8affine` instructions (AES-NI for single blocks);
 //! - [`Backend::Vaes`]: AVX2 + VAES, eight blocks per 256-bit register;
 //! - [`Backend::AesNi`]: AES-NI, four blocks per 128-bit register;
 //! - [`Backend::Portable`]: a Boolean-circuit S-box on 64-bit words, anywhere.
@@ -29,6 +31,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 pub(crate) mod affine;
 mod gcm;
+#[cfg(target_arch = "x86_64")]
+mod gfni;
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -46,11 +50,13 @@ pub enum Backend {
     AesNi,
     /// x86-64 AVX2 + VAES, eight blocks per register (AES-NI for the sequential CBC encryption).
     Vaes,
+    /// x86-64 GFNI + AVX-512F/BW, sixteen blocks per register (AES-NI for single blocks).
+    Gfni,
 }
 
 impl Backend {
     /// Every back end, slowest first.
-    pub const ALL: [Backend; 3] = [Backend::Portable, Backend::AesNi, Backend::Vaes];
+    pub const ALL: [Backend; 4] = [Backend::Portable, Backend::AesNi, Backend::Vaes, Backend::Gfni];
 
     /// Whether this CPU can run `self`.
     pub fn is_supported(self) -> bool {
@@ -68,6 +74,8 @@ impl Backend {
                     && std::is_x86_feature_detected!("avx2")
                     && std::is_x86_feature_detected!("vaes")
             }
+            #[cfg(all(target_arch = "x86_64", feature = "std"))]
+            Backend::Gfni => Backend::Vaes.is_supported() && gfni::is_supported(),
             #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
             _ => false,
         }
@@ -189,14 +197,24 @@ impl Sm4Key {
     #[cfg(target_arch = "x86_64")]
     fn simd(&self) -> x86::Simd {
         match self.backend {
-            Backend::Vaes => x86::Simd::Vaes,
+            // GFNI support is checked together with VAES (`Backend::is_supported`).
+            Backend::Vaes | Backend::Gfni => x86::Simd::Vaes,
             _ => x86::Simd::AesNi,
         }
+    }
+
+    /// The GFNI back end; only called for `Gfni`, which `with_backend` and `detected` hand out
+    /// only where the CPU supports it.
+    #[cfg(target_arch = "x86_64")]
+    fn gfni(&self) -> gfni::Gfni {
+        gfni::Gfni
     }
 
     /// XORs the keystream of counter blocks `nonce || ctr`, `ctr + 1`, … (mod 2^32) into `data`.
     pub(crate) fn ctr32(&self, nonce: &[u8; 12], ctr: u32, data: &mut [u8]) {
         match self.backend {
+            #[cfg(target_arch = "x86_64")]
+            Backend::Gfni => self.gfni().ctr32(&self.enc, nonce, ctr, data),
             #[cfg(target_arch = "x86_64")]
             Backend::AesNi | Backend::Vaes => self.simd().ctr32(&self.fast_enc, nonce, ctr, data),
             _ => portable::ctr32(&self.enc, nonce, ctr, data),
@@ -208,7 +226,7 @@ impl Sm4Key {
         match self.backend {
             // One block is latency-bound: AES-NI's four lanes beat a half-used AVX2 register.
             #[cfg(target_arch = "x86_64")]
-            Backend::AesNi | Backend::Vaes => self.simd().block(&self.fast_enc, block),
+            Backend::AesNi | Backend::Vaes | Backend::Gfni => self.simd().block(&self.fast_enc, block),
             _ => portable::block(&self.enc, block),
         }
     }
@@ -217,7 +235,7 @@ impl Sm4Key {
     pub fn decrypt_block(&self, block: &mut [u8; 16]) {
         match self.backend {
             #[cfg(target_arch = "x86_64")]
-            Backend::AesNi | Backend::Vaes => self.simd().block(&self.fast_dec, block),
+            Backend::AesNi | Backend::Vaes | Backend::Gfni => self.simd().block(&self.fast_dec, block),
             _ => portable::block(&self.dec, block),
         }
     }
@@ -237,6 +255,8 @@ impl Sm4Key {
             return Err(Error::InvalidLength);
         }
         match self.backend {
+            #[cfg(target_arch = "x86_64")]
+            Backend::Gfni => self.gfni().blocks(if decrypt { &self.dec } else { &self.enc }, blocks),
             #[cfg(target_arch = "x86_64")]
             Backend::AesNi | Backend::Vaes => {
                 self.simd().blocks(if decrypt { &self.fast_dec } else { &self.fast_enc }, blocks);

@@ -59,5 +59,12 @@ pub fn providers() -> Vec<CryptoProvider> {
     if std::is_x86_feature_detected!("aes") && std::is_x86_feature_detected!("sse4.1") {
         assert!(backends.contains(&Backend::AesNi));
     }
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("gfni")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("vaes")
+    {
+        assert!(backends.contains(&Backend::Gfni));
+    }
     backends.into_iter().map(provider_with).collect()
 }
