@@ -173,7 +173,7 @@ impl Authorizer {
         // 9. Limits and 10. funds, with the order, counter and terminal again, atomically.
         let record = self.record(serial, req);
         let key = self.receipt_key()?;
-        let result = self.store.commit_payment(&record, now, |d| respond(&*key, d)).await?;
+        let result = self.store.commit_payment(&record, now, move |d| respond(&*key, d)).await?;
         self.answer(serial, req, result, now)
     }
 
@@ -248,7 +248,7 @@ impl Authorizer {
     ) -> Result<Vec<u8>, Error> {
         let record = self.record(serial, req);
         let key = self.receipt_key()?;
-        let result = self.store.record_decline(&record, reason, now, |d| respond(&*key, d)).await?;
+        let result = self.store.record_decline(&record, reason, now, move |d| respond(&*key, d)).await?;
         self.answer(serial, req, result, now)
     }
 

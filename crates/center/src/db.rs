@@ -208,22 +208,27 @@ impl Tx {
 pub(crate) enum Savepoint {
     /// Around the moves of money of one payment: undone together when it is declined.
     Money,
+    /// Around one payment of a group commit: undone alone when it fails.
+    Payment,
 }
 
 impl Savepoint {
     fn begin(self) -> &'static str {
         match self {
             Savepoint::Money => "SAVEPOINT money",
+            Savepoint::Payment => "SAVEPOINT payment",
         }
     }
     fn rollback(self) -> &'static str {
         match self {
             Savepoint::Money => "ROLLBACK TO SAVEPOINT money",
+            Savepoint::Payment => "ROLLBACK TO SAVEPOINT payment",
         }
     }
     fn release(self) -> &'static str {
         match self {
             Savepoint::Money => "RELEASE SAVEPOINT money",
+            Savepoint::Payment => "RELEASE SAVEPOINT payment",
         }
     }
 }

@@ -60,6 +60,13 @@ pub enum Error {
     /// The refund was refused; nothing was booked.
     #[error("refund refused: {0}")]
     Refund(RefundRefusal),
+    /// The store was closed while the payment waited.
+    #[error("the store is closed")]
+    Closed,
+    /// The commit a payment shared with others failed: it did not happen, and a retry of
+    /// the same request is safe.
+    #[error("the commit this payment shared with others failed, so it did not happen: {0}")]
+    GroupCommit(String),
     /// The caller's response builder failed; the payment was not recorded.
     #[error("building the response failed: {0}")]
     Response(#[source] BoxError),

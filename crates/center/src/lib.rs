@@ -46,6 +46,7 @@ pub mod authorize;
 pub mod channel;
 mod db;
 mod error;
+mod group_commit;
 pub mod http;
 pub mod keystore;
 mod ledger;

@@ -291,33 +291,10 @@ impl Store {
         respond: F,
     ) -> Result<PaymentResult, Error>
     where
-        F: FnOnce(&Decision<'_>) -> Result<Vec<u8>, E> + Send,
+        F: FnOnce(&Decision<'_>) -> Result<Vec<u8>, E> + Send + 'static,
         E: Into<BoxError>,
     {
-        let (p, mut tx, payer) = match self.begin_claim(record, now).await? {
-            Ok(claimed) => claimed,
-            Err(done) => return Ok(done),
-        };
-        let decided = decide(&mut tx, &p, record, payer).await?;
-        finish(tx, &p, record, now, payer, decided, respond).await
-    }
-
-    /// Opens the write transaction and claims `record`'s `tx_id`: the prepared values, the
-    /// transaction and the payer's account when it is ours to decide, or the earlier answer.
-    async fn begin_claim(
-        &self,
-        record: &PaymentRecord,
-        now: Timestamp,
-    ) -> Result<Result<(Prepared, Tx, AccountId), PaymentResult>, Error> {
-        let p = Prepared::new(record, now, self.config.time_zone)?;
-        let mut tx = self.db.begin_write().await?;
-        match claim(&mut tx, &p, record).await? {
-            Claim::New(payer) => Ok(Ok((p, tx, payer))),
-            Claim::Done(result) => {
-                tx.rollback().await?;
-                Ok(Err(*result))
-            }
-        }
+        self.submit(record, now, None, respond).await
     }
 
     /// Records a payment request that the authorization layer declined before the ledger
@@ -333,33 +310,90 @@ impl Store {
         respond: F,
     ) -> Result<PaymentResult, Error>
     where
-        F: FnOnce(&Decision<'_>) -> Result<Vec<u8>, E> + Send,
+        F: FnOnce(&Decision<'_>) -> Result<Vec<u8>, E> + Send + 'static,
         E: Into<BoxError>,
     {
-        let (p, mut tx, payer) = match self.begin_claim(record, now).await? {
-            Ok(claimed) => claimed,
-            Err(done) => return Ok(done),
+        self.submit(record, now, Some(reason), respond).await
+    }
+
+    /// Hands the payment to the group committer, which decides it in a transaction shared
+    /// with the payments queued beside it, and answers once that transaction is durable.
+    async fn submit<F, E>(
+        &self,
+        record: &PaymentRecord,
+        now: Timestamp,
+        decline: Option<ReasonCode>,
+        respond: F,
+    ) -> Result<PaymentResult, Error>
+    where
+        F: FnOnce(&Decision<'_>) -> Result<Vec<u8>, E> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        let prepared = Prepared::new(record, now, self.config.time_zone)?;
+        let job = PaymentJob {
+            record: record.clone(),
+            prepared,
+            now,
+            decline,
+            respond: Box::new(move |d| respond(d).map_err(Into::into)),
         };
-        if reason.code() > ReasonCode::StaleCounter.code() && reason.code() < ReasonCode::Malformed.code() {
-            tx.execute(
-                "UPDATE terminals SET last_counter = $1 WHERE serial = $2 AND last_counter < $1",
-                args![p.counter, p.serial.clone()],
-            )
-            .await?;
-        }
-        let decided = Decided {
-            outcome: Outcome::Declined(reason),
-            balance_after: Some(balance_in(&mut tx, payer).await?),
-            merchant: None,
-            ledger_tx: None,
-            credit: None,
-        };
-        finish(tx, &p, record, now, payer, decided, respond).await
+        self.committer.submit(job).await
     }
 
     /// The recorded payment request with this id, if any.
     pub async fn lookup_tx(&self, id: &TxId) -> Result<Option<StoredTx>, Error> {
         self.db.optional(STORED_TX_SELECT, args![id.0.to_vec()]).await?.map(|r| stored_from(&r)).transpose()
+    }
+}
+
+/// Builds the response to a decision (signs the receipt) inside the payment's transaction.
+pub(crate) type Respond = Box<dyn FnOnce(&Decision<'_>) -> Result<Vec<u8>, BoxError> + Send>;
+
+/// One payment request waiting for the group committer.
+pub(crate) struct PaymentJob {
+    record: PaymentRecord,
+    prepared: Prepared,
+    now: Timestamp,
+    /// `Some` when the authorization layer has already declined it.
+    decline: Option<ReasonCode>,
+    respond: Respond,
+}
+
+impl core::fmt::Debug for PaymentJob {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PaymentJob").field("tx_id", &self.record.tx_id).field("decline", &self.decline).finish()
+    }
+}
+
+impl PaymentJob {
+    /// Claims the `tx_id` and decides the payment (the steps of [`Store::commit_payment`])
+    /// in `tx`, leaving the commit to the caller.
+    pub(crate) async fn run(self, tx: &mut Tx) -> Result<PaymentResult, Error> {
+        let Self { record, prepared: p, now, decline, respond } = self;
+        let payer = match claim(tx, &p, &record).await? {
+            Claim::New(payer) => payer,
+            Claim::Done(result) => return Ok(*result),
+        };
+        let decided = match decline {
+            None => decide(tx, &p, &record, payer).await?,
+            Some(reason) => {
+                if reason.code() > ReasonCode::StaleCounter.code() && reason.code() < ReasonCode::Malformed.code() {
+                    tx.execute(
+                        "UPDATE terminals SET last_counter = $1 WHERE serial = $2 AND last_counter < $1",
+                        args![p.counter, p.serial.clone()],
+                    )
+                    .await?;
+                }
+                Decided {
+                    outcome: Outcome::Declined(reason),
+                    balance_after: Some(balance_in(tx, payer).await?),
+                    merchant: None,
+                    ledger_tx: None,
+                    credit: None,
+                }
+            }
+        };
+        finish(tx, &p, &record, now, payer, decided, respond).await
     }
 }
 
@@ -620,21 +654,17 @@ pub(crate) async fn balance_in(tx: &mut Tx, account: AccountId) -> Result<Signed
     Ok(SignedMoney { minor: row.get(0)?, currency: currency(&row.get::<String>(1)?)? })
 }
 
-/// Builds the response, stores the decision with it, credits the merchant of an approved
-/// payment, and commits.
-async fn finish<F, E>(
-    mut tx: Tx,
+/// Builds the response, stores the decision with it, and credits the merchant of an
+/// approved payment; the group committer commits.
+async fn finish(
+    tx: &mut Tx,
     p: &Prepared,
     r: &PaymentRecord,
     now: Timestamp,
     payer: AccountId,
     decided: Decided,
-    respond: F,
-) -> Result<PaymentResult, Error>
-where
-    F: FnOnce(&Decision<'_>) -> Result<Vec<u8>, E>,
-    E: Into<BoxError>,
-{
+    respond: Respond,
+) -> Result<PaymentResult, Error> {
     let decision = Decision {
         tx_id: r.tx_id,
         terminal: &r.terminal,
@@ -645,7 +675,7 @@ where
         balance_after: decided.balance_after,
         center_time: now,
     };
-    let response = respond(&decision).map_err(|e| Error::Response(e.into()))?;
+    let response = respond(&decision).map_err(Error::Response)?;
     if response.is_empty() || response.len() > MAX_RESPONSE_LEN {
         return Err(Error::invalid("payment response", "must be 1 to 65536 bytes"));
     }
@@ -657,11 +687,10 @@ where
     // Last: the merchant's row is the one every payment to that merchant locks, so it is
     // held only for this statement and the commit.
     if let Some((merchant, money)) = decided.credit {
-        credit_in(&mut tx, merchant, money, money.amount.minor_i64()).await?;
+        credit_in(tx, merchant, money, money.amount.minor_i64()).await?;
     }
     let booked = Booked { payer, merchant: decided.merchant, ledger_tx: decided.ledger_tx };
-    audit::append(&mut tx, now, Event::payment(&decision, r.counter, &p.hash, booked)).await?;
-    tx.commit().await?;
+    audit::append(tx, now, Event::payment(&decision, r.counter, &p.hash, booked)).await?;
     match decided.outcome {
         Outcome::Approved => tracing::debug!(tx_id = %r.tx_id, "payment approved"),
         Outcome::Declined(reason) => tracing::info!(tx_id = %r.tx_id, %reason, "payment declined"),

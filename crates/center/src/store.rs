@@ -18,6 +18,7 @@ use crate::{
     PinState, StoredOrder, Terminal, TerminalStatus,
     audit::{self, Event},
     db::{Db, PG_LOCK_TIMEOUT, Row, Tx, args},
+    group_commit::Committer,
     types::check_name,
 };
 
@@ -111,6 +112,8 @@ pub enum Backend {
 pub struct Store {
     pub(crate) db: Db,
     pub(crate) config: StoreConfig,
+    /// Decides and commits payments in groups (see `group_commit`).
+    pub(crate) committer: Committer,
 }
 
 impl Store {
@@ -120,6 +123,10 @@ impl Store {
             Location::Sqlite(dir) => Self::open_sqlite(dir, config).await,
             Location::Postgres(url) => Self::connect_postgres(url, config).await,
         }
+    }
+
+    fn with_db(db: Db, config: StoreConfig) -> Self {
+        Self { committer: Committer::start(db.clone()), db, config }
     }
 
     /// Opens (creating on first start) the SQLite ledger in `data_dir`: WAL, `synchronous =
@@ -148,7 +155,7 @@ impl Store {
             .acquire_timeout(config.acquire_timeout)
             .connect_with(base.read_only(true))
             .await?;
-        Ok(Self { db: Db::Sqlite { read, write }, config })
+        Ok(Self::with_db(Db::Sqlite { read, write }, config))
     }
 
     /// Connects to the PostgreSQL database at `url` and brings its schema up to date.
@@ -165,7 +172,7 @@ impl Store {
             .connect_with(options.options([("lock_timeout", lock_timeout.as_str())]))
             .await?;
         POSTGRES_MIGRATIONS.run(&pool).await?;
-        Ok(Self { db: Db::Postgres(pool), config })
+        Ok(Self::with_db(Db::Postgres(pool), config))
     }
 
     /// Closes every connection, after those in use are returned.

@@ -1,5 +1,5 @@
 //! Payments: approval, replay, every decline, and inputs that are refused outright.
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use wearpay_center::{
     Error, HistoryKind, LedgerReport, OrderStatus, PaymentLimits, PaymentResult, Store, TerminalStatus,
@@ -50,11 +50,12 @@ async fn approved_payment_is_booked_once(store: &Store) {
     let w = World::new(store, "100.00").await;
     let order = w.order("ORD-1", "12.34").await;
     let record = w.record(1, &w.terminal, &order, "12.34", 1);
-    let seen = Mutex::new(None);
+    let seen = Arc::new(Mutex::new(None));
     let now = Timestamp(T0.0 + 5);
+    let builder_saw = Arc::clone(&seen);
     let result = store
-        .commit_payment(&record, now, |d| {
-            *seen.lock().unwrap() = Some(d.receipt());
+        .commit_payment(&record, now, move |d| {
+            *builder_saw.lock().unwrap() = Some(d.receipt());
             respond(d)
         })
         .await
