@@ -4,7 +4,7 @@
 //! `NAME::postgres`). The PostgreSQL half needs `WEARPAY_TEST_POSTGRES`; `./test.sh`
 //! installs and starts the server and sets it, with `WEARPAY_REQUIRE_INTEROP=1` so that an
 //! unreachable server fails instead of skipping.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::std_instead_of_alloc)]
 
 mod common;
 
