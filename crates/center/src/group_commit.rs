@@ -64,14 +64,13 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Queued>) {
 }
 
 /// Runs one batch in one transaction and answers every payment in it.
-async fn commit_batch(db: &Db, batch: impl ExactSizeIterator<Item = Queued>) {
+async fn commit_batch(db: &Db, mut batch: impl ExactSizeIterator<Item = Queued>) {
     let size = batch.len();
     let mut tx = match db.begin_write().await {
         Ok(tx) => tx,
-        Err(e) => return fail_all(batch, &e),
+        Err(e) => return fail_all(batch.map(|q| q.answer), &e),
     };
     let mut decided = Vec::with_capacity(size);
-    let mut batch = batch.into_iter();
     while let Some(Queued { job, answer }) = batch.next() {
         match run_isolated(&mut tx, job).await {
             Ok(Ok(result)) => decided.push((answer, result)),
@@ -121,23 +120,8 @@ async fn run_isolated(tx: &mut Tx, job: PaymentJob) -> Result<Result<PaymentResu
 }
 
 /// Tells every waiting payment that its batch did not commit.
-fn fail_all<A: Into<Answer>>(answers: impl Iterator<Item = A>, cause: &Error) {
+fn fail_all(answers: impl Iterator<Item = oneshot::Sender<Result<PaymentResult, Error>>>, cause: &Error) {
     for answer in answers {
-        let _ = answer.into().0.send(Err(Error::GroupCommit(cause.to_string())));
-    }
-}
-
-/// Where a payment's outcome goes (a queued payment or an answer alone).
-struct Answer(oneshot::Sender<Result<PaymentResult, Error>>);
-
-impl From<Queued> for Answer {
-    fn from(q: Queued) -> Self {
-        Self(q.answer)
-    }
-}
-
-impl From<oneshot::Sender<Result<PaymentResult, Error>>> for Answer {
-    fn from(s: oneshot::Sender<Result<PaymentResult, Error>>) -> Self {
-        Self(s)
+        let _ = answer.send(Err(Error::GroupCommit(cause.to_string())));
     }
 }
