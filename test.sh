@@ -62,6 +62,9 @@ fi
 # The interoperability tests refuse to skip silently when a peer is missing, and the storage
 # tests fail when PostgreSQL is unreachable.
 export WEARPAY_REQUIRE_INTEROP=1
+# A one-shot run of everything gains nothing from incremental state, which would otherwise
+# take about as much disk again as the build itself.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cargo test --workspace --all-targets --locked
 # The real BLE central builds (running it needs a Bluetooth adapter, which CI has not).
 cargo build --locked -p wearpay-cli --features ble
