@@ -143,3 +143,139 @@ impl SessionStore for MemorySessionStore {
         self.lock().retain(|_, s| s.peer.as_ref().is_none_or(|p| p.serial != serial));
     }
 }
+
+/// What the first bytes a client sends say about the session it asks to resume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferedSession<'a> {
+    /// More bytes are needed to tell.
+    Incomplete,
+    /// No session is offered: an empty session ID, or not a ClientHello record at all (the
+    /// handshake then says what is wrong).
+    None,
+    /// The session ID the ClientHello offers (1 to 32 bytes).
+    Id(&'a [u8]),
+}
+
+/// The session ID offered by the ClientHello record at the start of `prefix`, read
+/// without parsing the rest of the hello, so that a server can fetch that session from
+/// storage shared with other servers before its handshake (sans-IO) looks for it.
+pub fn offered_session(prefix: &[u8]) -> OfferedSession<'_> {
+    use crate::msgs::{ContentType, HandshakeType};
+    // Record header: type (1), version (2), length (2). Handshake header: type (1), length
+    // (3). ClientHello: client_version (2), random (32), session_id <0..32>.
+    const RECORD_HEADER: usize = 5;
+    const ID_LEN_AT: usize = RECORD_HEADER + 4 + 2 + 32;
+    let Some(&content_type) = prefix.first() else { return OfferedSession::Incomplete };
+    if content_type != u8::from(ContentType::Handshake) {
+        return OfferedSession::None;
+    }
+    let Some(&message_type) = prefix.get(RECORD_HEADER) else { return OfferedSession::Incomplete };
+    if message_type != u8::from(HandshakeType::ClientHello) {
+        return OfferedSession::None;
+    }
+    let record_end = RECORD_HEADER + usize::from(u16::from_be_bytes([prefix[3], prefix[4]]));
+    let Some(&id_len) = prefix.get(ID_LEN_AT) else { return OfferedSession::Incomplete };
+    let id_end = ID_LEN_AT + 1 + usize::from(id_len);
+    // An ID too long, or one that runs past its record, is for the handshake to refuse.
+    if id_len == 0 || usize::from(id_len) > crate::msgs::SessionId::MAX_LEN || id_end > record_end {
+        return OfferedSession::None;
+    }
+    prefix.get(ID_LEN_AT + 1..id_end).map_or(OfferedSession::Incomplete, OfferedSession::Id)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use alloc::{vec, vec::Vec};
+
+    use super::{OfferedSession, offered_session};
+    use crate::codec::Codec;
+    use crate::deframer::read_record;
+    use crate::msgs::{
+        ClientExtension, ClientHelloPayload, Compression, HandshakeMessage, HandshakePayload, ProtocolVersion,
+        SessionId,
+    };
+    use crate::suites::CipherSuite;
+
+    fn hello_record(session_id: &[u8]) -> Vec<u8> {
+        let hello = ClientHelloPayload {
+            client_version: ProtocolVersion::Tlcp1_1,
+            random: [7; 32],
+            session_id: SessionId::new(session_id).unwrap(),
+            cipher_suites: vec![CipherSuite::ECC_SM4_GCM_SM3],
+            compression_methods: vec![Compression::Null],
+            extensions: vec![ClientExtension::SeedOrder],
+        };
+        let body = HandshakeMessage::new(HandshakePayload::ClientHello(hello)).get_encoding();
+        let mut record = vec![22, 1, 1];
+        record.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+        record.extend_from_slice(&body);
+        record
+    }
+
+    #[test]
+    fn the_offered_id_is_read_from_a_prefix() {
+        let id: Vec<u8> = (1..=32).collect();
+        let record = hello_record(&id);
+        assert_eq!(offered_session(&record), OfferedSession::Id(&id));
+        // Every shorter prefix that still ends before the ID's last byte needs more.
+        let end = 5 + 4 + 2 + 32 + 1 + 32;
+        for n in 0..end {
+            assert_eq!(offered_session(&record[..n]), OfferedSession::Incomplete, "{n} bytes");
+        }
+        assert_eq!(offered_session(&record[..end]), OfferedSession::Id(&id));
+        // Shorter IDs too.
+        let short = hello_record(&[9; 8]);
+        assert_eq!(offered_session(&short), OfferedSession::Id(&[9; 8]));
+    }
+
+    #[test]
+    fn no_id_offered_or_no_hello() {
+        assert_eq!(offered_session(&hello_record(&[])), OfferedSession::None);
+        // An alert, application data, another handshake message.
+        assert_eq!(offered_session(&[21, 1, 1, 0, 2, 2, 40]), OfferedSession::None);
+        assert_eq!(offered_session(&[23, 1, 1, 0, 1]), OfferedSession::None);
+        let mut finished = hello_record(&[1; 32]);
+        finished[5] = 20;
+        assert_eq!(offered_session(&finished), OfferedSession::None);
+        // A length over 32, or an ID past the end of its record.
+        let mut long = hello_record(&[1; 32]);
+        long[43] = 33;
+        assert_eq!(offered_session(&long), OfferedSession::None);
+        let mut cut = hello_record(&[1; 32]);
+        cut[3] = 0;
+        cut[4] = 60;
+        assert_eq!(offered_session(&cut), OfferedSession::None);
+    }
+
+    /// The ClientHello Tongsuo 8.5 sent in a recorded session: the quick read agrees with
+    /// the full parse.
+    #[test]
+    fn agrees_with_the_full_parse_on_a_recorded_hello() {
+        for name in ["ecc_sm4_cbc_sm3", "ecc_sm4_gcm_sm3"] {
+            let path = alloc::format!("{}/../../../shared/vectors/tlcp/{name}/raw.c2s.bin", env!("CARGO_MANIFEST_DIR"));
+            let wire = std::fs::read(&path).unwrap();
+            let record = read_record(&wire).unwrap().unwrap();
+            let HandshakePayload::ClientHello(hello) = HandshakeMessage::read_bytes(record.payload).unwrap().payload
+            else {
+                panic!("not a ClientHello")
+            };
+            let full = hello.session_id.as_slice();
+            let quick = offered_session(&wire);
+            if full.is_empty() {
+                assert_eq!(quick, OfferedSession::None);
+            } else {
+                assert_eq!(quick, OfferedSession::Id(full));
+            }
+            // The same hello offering a session, as a client resuming would send it.
+            let mut resumed = wire[..record.payload.len() + 5].to_vec();
+            let at = 5 + 4 + 2 + 32;
+            assert_eq!(resumed[at], 0, "the recorded hello offers no session");
+            let id = [0xa5; 32];
+            resumed.splice(at..=at, core::iter::once(32).chain(id));
+            let len = u16::from_be_bytes([resumed[3], resumed[4]]) + 32;
+            resumed[3..5].copy_from_slice(&len.to_be_bytes());
+            assert_eq!(offered_session(&resumed), OfferedSession::Id(&id));
+        }
+    }
+}
