@@ -22,7 +22,8 @@
 //! bytes. `kind` is an [`AuditKind`] (`payment_approved`, `payment_declined:limit_daily`,
 //! `terminal_revoked`…), `actor` an [`AuditActor`] (`terminal:<serial hex>`, `admin`,
 //! `merchant:<id>`, `system`), `subject` what the entry is about (`payment:<tx_id hex>`,
-//! `account:<id>`, `terminal:<serial hex>`, `order:<id>`, `merchant:<id>`, `refund:<id>`),
+//! `account:<id>`, `terminal:<serial hex>`, `order:<id>`, `merchant:<id>`, `refund:<id>`,
+//! `activation_code:<id>`),
 //! and `details` a canonical JSON object: keys sorted, no white space, integers and strings
 //! only, strings escaped as RFC 8785 does.
 //!
@@ -142,10 +143,18 @@ pub enum AuditKind {
     PinUnlocked,
     /// Too many wrong PINs in a row locked PIN mode of an account.
     PinLocked,
+    /// An administrator made an activation code for an account.
+    ActivationCodeCreated,
+    /// A band enrolled with an activation code, which is now spent.
+    ActivationCodeUsed,
+    /// An enrollment with an existing activation code was refused.
+    ActivationCodeRefused,
+    /// An administrator set a merchant's webhook endpoint (and a new secret).
+    WebhookConfigured,
 }
 
 impl AuditKind {
-    const SIMPLE: [(AuditKind, &'static str); 13] = [
+    const SIMPLE: [(AuditKind, &'static str); 17] = [
         (Self::PaymentApproved, "payment_approved"),
         (Self::Refund, "refund"),
         (Self::Deposit, "deposit"),
@@ -159,6 +168,10 @@ impl AuditKind {
         (Self::TerminalReactivated, "terminal_reactivated"),
         (Self::PinUnlocked, "pin_unlocked"),
         (Self::PinLocked, "pin_locked"),
+        (Self::ActivationCodeCreated, "activation_code_created"),
+        (Self::ActivationCodeUsed, "activation_code_used"),
+        (Self::ActivationCodeRefused, "activation_code_refused"),
+        (Self::WebhookConfigured, "webhook_configured"),
     ];
     const DECLINED_PREFIX: &'static str = "payment_declined:";
 
@@ -478,10 +491,42 @@ impl Event {
         Self::new(AuditKind::PinUnlocked, AuditActor::Admin, alloc::format!("account:{}", account.0), Details::new())
     }
 
+    /// A merchant's webhook endpoint set, with a new secret (which is not recorded).
+    pub(crate) fn webhook_configured(merchant: &MerchantId, url: &str) -> Self {
+        let details = Details::new().text("url", url);
+        let subject = alloc::format!("merchant:{}", merchant.as_str());
+        Self::new(AuditKind::WebhookConfigured, AuditActor::Admin, subject, details)
+    }
+
     /// PIN mode locked after `failures` wrong PINs in a row.
     pub(crate) fn pin_locked(account: AccountId, failures: u32) -> Self {
         let details = Details::new().int("failures", i64::from(failures));
         Self::new(AuditKind::PinLocked, AuditActor::System, alloc::format!("account:{}", account.0), details)
+    }
+
+    /// An activation code made for `account`, usable until `expires_at`. Its secret is not
+    /// recorded; its id (which alone enrolls nothing) is the subject.
+    pub(crate) fn activation_code_created(id: &str, account: AccountId, expires_at: Timestamp) -> Self {
+        let details =
+            Details::new().int("account", account.0).int("expires_at", i64::try_from(expires_at.0).unwrap_or(i64::MAX));
+        let subject = alloc::format!("activation_code:{id}");
+        Self::new(AuditKind::ActivationCodeCreated, AuditActor::Admin, subject, details)
+    }
+
+    /// An activation code spent on enrolling the terminal `serial` to `account`, by that
+    /// terminal.
+    pub(crate) fn activation_code_used(id: &str, account: AccountId, serial: &TerminalSerial) -> Self {
+        let details = Details::new().int("account", account.0).text("terminal", serial.to_string());
+        let subject = alloc::format!("activation_code:{id}");
+        Self::new(AuditKind::ActivationCodeUsed, AuditActor::Terminal(serial.clone()), subject, details)
+    }
+
+    /// An enrollment with the activation code `id` of `account` refused by the center:
+    /// `reason` is `wrong_proof`, `used` or `expired`.
+    pub(crate) fn activation_code_refused(id: &str, account: AccountId, reason: &'static str) -> Self {
+        let details = Details::new().int("account", account.0).text("reason", reason);
+        let subject = alloc::format!("activation_code:{id}");
+        Self::new(AuditKind::ActivationCodeRefused, AuditActor::System, subject, details)
     }
 }
 

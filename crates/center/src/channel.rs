@@ -28,17 +28,40 @@
 //! A suspended terminal is refused with [`CertError::Revoked`] (alert
 //! `certificate_revoked`), as the [`CertError::Revoked`] documentation says ("revoked by
 //! its issuer or suspended by the registry"); the message text says which.
+//!
+//! # Handshake limits
+//!
+//! A full handshake costs the center an SM2 signature, a decryption and a chain check, so
+//! a flood of them could take all its CPU. Two limits stand in the way, both before any
+//! byte of the handshake is read:
+//!
+//! - **A cap on concurrent handshakes** ([`ChannelConfig::max_concurrent_handshakes`]): a
+//!   connection waits at most [`ChannelConfig::handshake_slot_wait`] for a slot, else it
+//!   is closed. A slot is held until the handshake ends (at most the handshake timeout),
+//!   not for the session after it.
+//! - **A token bucket per client address** ([`ChannelConfig::handshakes_per_address`];
+//!   IPv6 addresses count per /64). Only full handshakes are charged: each connection
+//!   takes a token when it is accepted (refused at once if there is none), and gets it
+//!   back when its handshake turns out to be a resumption. So a bridge whose bands resume
+//!   their sessions, as bands do for every purchase, is never limited, however fast it
+//!   pays (a resumption holds a token only while its handshake runs), while one address
+//!   cannot run more full handshakes than its bucket allows. Idle buckets (refilled to
+//!   the brim, the same as a new one) are dropped, so the table stays small.
+//!
+//! Both refusals are counted in `wearpay_handshakes_rejected_total` (see [`Metrics`]).
 extern crate alloc;
 
 use alloc::{format, sync::Arc, vec, vec::Vec};
 use core::future::Future;
+use core::net::IpAddr;
 use core::time::Duration;
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use wearpay_pay::{Request, TerminalSerial, Timestamp};
 use wearpay_tlcp::msgs::{CertificateDer, DistinguishedName};
@@ -50,6 +73,8 @@ use wearpay_tlcp::{PkiClientVerifier, ServerConfig, ServerConnection, UnixTime};
 use crate::Store;
 use crate::TerminalStatus;
 use crate::authorize::Authorizer;
+use crate::metrics::{HandshakeKind, HandshakeOutcome, Metrics, Rejection, response_outcome};
+use crate::sessions::DatabaseSessionStore;
 
 /// Serials (big-endian certificate serial bytes) to their non-active registry status.
 type DenyList = Arc<RwLock<HashMap<Vec<u8>, TerminalStatus>>>;
@@ -61,13 +86,28 @@ pub struct RegistryVerifier {
     inner: Arc<PkiClientVerifier>,
     denied: DenyList,
     sessions: Arc<dyn SessionStore>,
+    shared: Option<Arc<DatabaseSessionStore>>,
 }
 
 impl RegistryVerifier {
     /// Wraps `inner`; `sessions` must be the session store of the [`ServerConfig`] this
     /// verifier goes into, so that revocation can drop the terminal's sessions.
     pub fn new(inner: PkiClientVerifier, sessions: Arc<dyn SessionStore>) -> Self {
-        Self { inner: Arc::new(inner), denied: DenyList::default(), sessions }
+        Self { inner: Arc::new(inner), denied: DenyList::default(), sessions, shared: None }
+    }
+
+    /// With sessions shared through the database: `sessions` becomes the store revocation
+    /// drops sessions from (it must be the [`ServerConfig`]'s), and the listener reads the
+    /// session a ClientHello offers from the database before each handshake.
+    pub fn with_database_sessions(mut self, sessions: Arc<DatabaseSessionStore>) -> Self {
+        self.sessions = sessions.clone();
+        self.shared = Some(sessions);
+        self
+    }
+
+    /// The database session store, if sessions are shared.
+    pub fn database_sessions(&self) -> Option<&Arc<DatabaseSessionStore>> {
+        self.shared.as_ref()
     }
 
     /// Records the registry status of the terminal with certificate serial `serial`.
@@ -142,7 +182,7 @@ impl ClientCertVerifier for RegistryVerifier {
     }
 }
 
-/// Timeouts and the clock of [`serve_with`].
+/// Timeouts, limits, metrics and the clock of [`serve_with`].
 #[derive(Debug, Clone)]
 pub struct ChannelConfig {
     /// The longest a handshake may take.
@@ -153,6 +193,14 @@ pub struct ChannelConfig {
     pub clock: fn() -> Timestamp,
     /// If set, the registry deny list fed by the channel's store reads.
     pub registry: Option<RegistryVerifier>,
+    /// Where the channel counts handshakes, payments and connections.
+    pub metrics: Metrics,
+    /// Handshakes that may run at once (see the [module documentation](self)).
+    pub max_concurrent_handshakes: usize,
+    /// How long a new connection may wait for a handshake slot before it is closed.
+    pub handshake_slot_wait: Duration,
+    /// Full handshakes one client address may make; `None`: no limit.
+    pub handshakes_per_address: Option<AddressRate>,
 }
 
 fn system_clock() -> Timestamp {
@@ -166,6 +214,10 @@ impl Default for ChannelConfig {
             idle_timeout: Duration::from_secs(60),
             clock: system_clock,
             registry: None,
+            metrics: Metrics::default(),
+            max_concurrent_handshakes: DEFAULT_MAX_CONCURRENT_HANDSHAKES,
+            handshake_slot_wait: Duration::from_secs(1),
+            handshakes_per_address: Some(AddressRate::default()),
         }
     }
 }
@@ -195,16 +247,29 @@ pub async fn serve_with(
 ) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
+    let slots = Arc::new(Semaphore::new(config.max_concurrent_handshakes.max(1)));
+    let buckets = config.handshakes_per_address.map(|rate| Arc::new(AddressBuckets::new(rate)));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, addr)) => {
-                    let (tls, authorizer, config, stop) =
-                        (tls.clone(), authorizer.clone(), config.clone(), stop_rx.clone());
+                    let charge = match &buckets {
+                        Some(b) => match b.take(addr.ip(), Instant::now()) {
+                            Some(charge) => charge,
+                            None => {
+                                config.metrics.handshake_rejected(Rejection::Rate);
+                                tracing::debug!(peer = %addr, "handshake rate of the address reached: closing");
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    let (tls, authorizer, config, stop, slots) =
+                        (tls.clone(), authorizer.clone(), config.clone(), stop_rx.clone(), slots.clone());
                     tasks.spawn(async move {
-                        if let Err(e) = connection(tcp, tls, authorizer, config, stop).await {
+                        if let Err(e) = connection(tcp, tls, authorizer, config, stop, slots, charge).await {
                             tracing::info!(peer = %addr, error = %e, "terminal connection ended");
                         }
                     });
@@ -228,19 +293,72 @@ async fn connection(
     authorizer: Authorizer,
     config: ChannelConfig,
     mut stop: watch::Receiver<bool>,
+    slots: Arc<Semaphore>,
+    charge: Option<Charge>,
 ) -> std::io::Result<()> {
+    let metrics = &config.metrics;
+    let _open = metrics.connection_opened();
+    let slot = {
+        let _waiting = metrics.waiting_for_handshake_slot();
+        tokio::time::timeout(config.handshake_slot_wait, slots.acquire_owned()).await
+    };
+    let Ok(Ok(slot)) = slot else {
+        metrics.handshake_rejected(Rejection::Cap);
+        // The connection cost nothing: its address keeps its token.
+        if let Some(charge) = charge {
+            charge.give_back();
+        }
+        tracing::debug!("no handshake slot free in time: closing");
+        return Ok(());
+    };
+    let started = Instant::now();
+    let in_flight = metrics.handshake_started();
+    let shared = config.registry.as_ref().and_then(RegistryVerifier::database_sessions);
+    if let Some(sessions) = shared {
+        // Another process may have made the session this hello offers (or dropped it).
+        sessions.prefetch(&tcp, config.handshake_timeout).await;
+    }
     let mut tls = TokioStream::new(ServerConnection::new(tls_config), tcp);
-    tokio::time::timeout(config.handshake_timeout, tls.handshake())
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "handshake timed out"))??;
+    let handshake = tokio::time::timeout(config.handshake_timeout, tls.handshake()).await;
+    let took = started.elapsed();
+    drop((in_flight, slot));
+    let kind = match tls.conn.summary() {
+        Some(s) if s.resumed => HandshakeKind::Resumed,
+        _ => HandshakeKind::Full,
+    };
+    if kind == HandshakeKind::Resumed
+        && let Some(charge) = charge
+    {
+        charge.give_back();
+    }
+    let ended = |outcome| metrics.handshake(kind, outcome, took);
+    match handshake {
+        Err(_) => {
+            ended(HandshakeOutcome::Failed);
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "handshake timed out"));
+        }
+        Ok(Err(e)) => {
+            let refused = matches!(tls.protocol_error(), Some(wearpay_tlcp::Error::Certificate(_)));
+            ended(if refused { HandshakeOutcome::Refused } else { HandshakeOutcome::Failed });
+            return Err(e);
+        }
+        Ok(Ok(())) => {}
+    }
     let Some(peer) = tls.conn.peer().cloned() else {
+        ended(HandshakeOutcome::Failed);
         return Err(std::io::Error::other("no terminal identity after the handshake"));
     };
     let serial = peer.serial.clone();
     if !active(&authorizer, &config, &serial).await {
+        ended(HandshakeOutcome::Refused);
         tracing::info!(terminal = %hex::encode(&serial), "terminal not active: closing");
         let _ = tls.shutdown().await;
         return Ok(());
+    }
+    metrics.handshake(kind, HandshakeOutcome::Ok, took);
+    if let Some(sessions) = shared {
+        // Once the band has an answer, any process must be able to resume its session.
+        sessions.persisted(&serial).await;
     }
     let mut buf = vec![0u8; MAX_RECORD];
     loop {
@@ -257,14 +375,26 @@ async fn connection(
         if n == 0 {
             break;
         }
+        let received = Instant::now();
         let request = &buf[..n];
-        let is_payment = matches!(Request::decode(request), Ok(Request::Pay(_)));
-        let still_active = !is_payment || active(&authorizer, &config, &serial).await;
+        let payment_mode = match Request::decode(request) {
+            Ok(Request::Pay(p)) => Some(p.mode()),
+            _ => None,
+        };
+        let still_active = payment_mode.is_none() || active(&authorizer, &config, &serial).await;
         // The authorizer checks the registry itself and declines for a terminal that is
         // not active, with a signed receipt the band can show.
         let response = authorizer.handle(&serial, &peer.sign_key, request, (config.clock)()).await;
-        tls.write_all(&response).await?;
-        tls.flush().await?;
+        let written = async {
+            tls.write_all(&response).await?;
+            tls.flush().await
+        }
+        .await;
+        if let Some(mode) = payment_mode {
+            // Decided whether or not the band hears it: counted either way.
+            metrics.payment(mode, response_outcome(&response), received.elapsed());
+        }
+        written?;
         if !still_active {
             break;
         }
@@ -290,5 +420,197 @@ async fn active(authorizer: &Authorizer, config: &ChannelConfig, serial: &[u8]) 
             tracing::warn!(error = %e, "registry read failed");
             true
         }
+    }
+}
+
+// ---- handshake rate per address ---------------------------------------------------------
+
+/// Handshakes that may run at once by default: on two cores a full handshake takes a few
+/// milliseconds of CPU, so 64 at once is already a queue of a few hundred milliseconds.
+pub const DEFAULT_MAX_CONCURRENT_HANDSHAKES: usize = 64;
+
+/// Addresses tracked before idle buckets are dropped.
+const PRUNE_AT: usize = 10_000;
+
+/// The least time between two sweeps for idle buckets, so that a crowd of busy addresses
+/// does not make every accept walk the whole table.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
+
+/// Addresses tracked at most. Past this many busy addresses (a botnet), new ones pass
+/// untracked: the cap on concurrent handshakes still bounds the CPU, and refusing every
+/// new address would shut out the legitimate ones with the attack.
+const MAX_ADDRESSES: usize = 100_000;
+
+/// A token bucket for full handshakes, per client address: `burst` tokens at most,
+/// refilled at `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressRate {
+    /// Full handshakes one address may sustain, per minute.
+    pub per_minute: u32,
+    /// Full handshakes one address may make at once, after being quiet.
+    pub burst: u32,
+}
+
+impl Default for AddressRate {
+    /// 1200 a minute (20 a second) with bursts of 256: a busy bridge, or many bands
+    /// behind one carrier NAT, enrolling or reconnecting together, while one address
+    /// still gets at most a few percent of what two cores can do.
+    fn default() -> Self {
+        Self { per_minute: 1200, burst: 256 }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// The buckets of every address seen lately.
+#[derive(Debug)]
+struct AddressBuckets {
+    rate: AddressRate,
+    table: Mutex<Table>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    buckets: HashMap<IpAddr, Bucket>,
+    swept_at: Option<Instant>,
+}
+
+/// A token a connection took; given back if it costs no full handshake.
+#[derive(Debug)]
+struct Charge {
+    buckets: Arc<AddressBuckets>,
+    key: IpAddr,
+}
+
+impl Charge {
+    fn give_back(self) {
+        self.buckets.give_back(self.key, Instant::now());
+    }
+}
+
+/// One client: an IPv4 address, or an IPv6 /64 (one host usually holds a whole /64).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
+
+impl AddressBuckets {
+    fn new(rate: AddressRate) -> Self {
+        let rate = AddressRate { per_minute: rate.per_minute.max(1), burst: rate.burst.max(1) };
+        Self { rate, table: Mutex::new(Table::default()) }
+    }
+
+    fn burst(&self) -> f64 {
+        f64::from(self.rate.burst)
+    }
+
+    /// `bucket` refilled up to `now`.
+    fn refill(&self, bucket: &mut Bucket, now: Instant) {
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * f64::from(self.rate.per_minute) / 60.0).min(self.burst());
+        bucket.at = now;
+    }
+
+    /// Takes a token for a connection from `ip`: `None` when its bucket is empty,
+    /// `Some(None)` when the address passes untracked (the table is full).
+    fn take(self: &Arc<Self>, ip: IpAddr, now: Instant) -> Option<Option<Charge>> {
+        let key = client_key(ip);
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        if table.buckets.len() >= PRUNE_AT && !table.buckets.contains_key(&key) {
+            if table.swept_at.is_none_or(|at| now.saturating_duration_since(at) >= PRUNE_EVERY) {
+                let burst = self.burst();
+                table.buckets.retain(|_, b| {
+                    self.refill(b, now);
+                    b.tokens < burst
+                });
+                table.swept_at = Some(now);
+            }
+            if table.buckets.len() >= MAX_ADDRESSES {
+                return Some(None);
+            }
+        }
+        let bucket = table.buckets.entry(key).or_insert(Bucket { tokens: self.burst(), at: now });
+        self.refill(bucket, now);
+        if bucket.tokens < 1.0 {
+            return None;
+        }
+        bucket.tokens -= 1.0;
+        Some(Some(Charge { buckets: self.clone(), key }))
+    }
+
+    fn give_back(&self, key: IpAddr, now: Instant) {
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(bucket) = table.buckets.get_mut(&key) {
+            self.refill(bucket, now);
+            bucket.tokens = (bucket.tokens + 1.0).min(self.burst());
+        }
+    }
+
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner).buckets.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn buckets_refill_refund_and_group_ipv6() {
+        let buckets = Arc::new(AddressBuckets::new(AddressRate { per_minute: 60, burst: 2 }));
+        let t = Instant::now();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = buckets.take(a, t).unwrap().unwrap();
+        let _second = buckets.take(a, t).unwrap().unwrap();
+        assert!(buckets.take(a, t).is_none(), "a third at once is over the burst");
+        // A resumption gives its token back.
+        first.give_back();
+        assert!(buckets.take(a, Instant::now()).is_some());
+        // One a second comes back.
+        let later = Instant::now() + Duration::from_millis(1100);
+        assert!(buckets.take(a, later).is_some());
+        assert!(buckets.take(a, later).is_none());
+        // Another address has its own bucket; one /64 is one client.
+        assert!(buckets.take("192.0.2.2".parse().unwrap(), t).is_some());
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(buckets.take(v6("2001:db8::1"), t).is_some());
+        assert!(buckets.take(v6("2001:db8::2"), t).is_some());
+        assert!(buckets.take(v6("2001:db8::ffff:3"), t).is_none());
+        assert!(buckets.take(v6("2001:db8:0:1::1"), t).is_some());
+    }
+
+    #[test]
+    fn idle_buckets_are_dropped() {
+        let buckets = Arc::new(AddressBuckets::new(AddressRate { per_minute: 600, burst: 1 }));
+        let t = Instant::now();
+        for i in 0..PRUNE_AT {
+            let ip = IpAddr::V4(core::net::Ipv4Addr::from(0x0a00_0000 + u32::try_from(i).unwrap()));
+            let _ = buckets.take(ip, t).unwrap();
+        }
+        assert_eq!(buckets.tracked(), PRUNE_AT);
+        // A second later every bucket is full again: the next new address clears them.
+        let _ = buckets.take("192.0.2.9".parse().unwrap(), t + Duration::from_secs(1)).unwrap();
+        assert_eq!(buckets.tracked(), 1);
+        // Busy buckets stay, and the table is swept at most once a second.
+        let t = t + Duration::from_secs(2);
+        for i in 0..PRUNE_AT {
+            let ip = IpAddr::V4(core::net::Ipv4Addr::from(0x0b00_0000 + u32::try_from(i).unwrap()));
+            let _ = buckets.take(ip, t).unwrap();
+        }
+        let _ = buckets.take("192.0.2.10".parse().unwrap(), t).unwrap();
+        // Half a second on, those buckets are full again, but the last sweep was just now.
+        let _ = buckets.take("192.0.2.11".parse().unwrap(), t + Duration::from_millis(500)).unwrap();
+        assert_eq!(buckets.tracked(), PRUNE_AT + 2, "swept twice within a second");
     }
 }

@@ -50,11 +50,14 @@ mod group_commit;
 pub mod http;
 pub mod keystore;
 mod ledger;
+pub mod metrics;
 pub mod node;
 mod payment;
 mod refund;
+pub mod sessions;
 mod store;
 mod types;
+pub mod webhook;
 
 pub use audit::{
     AuditActor, AuditCheckpoint, AuditCheckpointer, AuditEntry, AuditFinding, AuditKind, AuditReport, AuditStatus,
@@ -69,4 +72,8 @@ pub use store::{Backend, Location, SQLITE_FILE, Store, StoreConfig};
 pub use types::{
     Account, AccountId, AccountKind, LedgerTxId, Merchant, NewAccount, NewMerchant, NewOrder, NewTerminal, OrderStatus,
     PinState, RefundId, StoredOrder, Terminal, TerminalStatus,
+};
+pub use webhook::{
+    WebhookDispatcher, WebhookEvent, WebhookKind, WebhookRejected, WebhookSecret, WebhookSettings, WebhookState,
+    verify_webhook,
 };

@@ -684,6 +684,11 @@ async fn finish(
         args![i64::from(decided.outcome.code()), decided.merchant.map(|m| m.0), response.clone(), p.tx_id.clone()],
     )
     .await?;
+    // The merchant's event, in the payment's own transaction (outbox): it exists if and
+    // only if the payment is booked.
+    if decided.outcome == Outcome::Approved {
+        crate::webhook::enqueue_payment(tx, &decision).await?;
+    }
     // Last: the merchant's row is the one every payment to that merchant locks, so it is
     // held only for this statement and the commit.
     if let Some((merchant, money)) = decided.credit {

@@ -143,6 +143,8 @@ impl Store {
         tx.execute("UPDATE refunds SET ledger_tx_id = $1 WHERE refund_id = $2", args![ledger_tx.0, refund_id.as_str()])
             .await?;
         credit_in(&mut tx, payer, money, minor).await?;
+        // The merchant's event, in this transaction (outbox), before the hot row's lock.
+        crate::webhook::enqueue_refund(&mut tx, refund_id, tx_id, money, paid, refunded_total, now).await?;
         if debit_in(&mut tx, merchant, money, minor).await?.is_none() {
             return Err(Error::Refund(RefundRefusal::MerchantInsufficientFunds));
         }

@@ -491,7 +491,8 @@ impl Store {
 
     /// Changes a terminal's status at once (the next payment sees it). Revoked is final:
     /// changing a revoked terminal fails with [`Error::TerminalRevoked`]. Setting the
-    /// status it already has changes nothing.
+    /// status it already has changes nothing. A suspended or revoked terminal's stored
+    /// channel sessions are deleted with it (see [`crate::sessions`]).
     pub async fn set_terminal_status(
         &self,
         serial: &TerminalSerial,
@@ -517,6 +518,10 @@ impl Store {
             )
             .await?;
             tracing::info!(terminal = %key, from = %current, to = %status, "terminal status changed");
+        }
+        if status != TerminalStatus::Active {
+            // No center process may resume a session of a terminal that may not pay.
+            tx.execute("DELETE FROM tlcp_sessions WHERE terminal_serial = $1", args![key.clone()]).await?;
         }
         let terminal = terminal_in(&mut tx, &key).await?.ok_or(Error::NotFound { what: "terminal" })?;
         if current != status {

@@ -199,6 +199,7 @@ async fn pay_over_tlcp_then_revocation_takes_effect() {
         idle_timeout: Duration::from_secs(30),
         clock: now,
         registry: Some(registry.clone()),
+        ..ChannelConfig::default()
     };
     let server = tokio::spawn(serve_with(listener, tls, authorizer, config, async {
         let _ = stopped.await;

@@ -4,16 +4,17 @@
 //! report and the CRL it regenerates, and the OpenAPI document against the router.
 #![allow(clippy::unwrap_used, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
+mod common;
+use common::{TestPostgres, now};
+
 use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::path::Path;
 use std::process::Command;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use sqlx::{ConnectOptions, Connection, Executor, postgres::PgConnectOptions, sqlite::SqliteConnectOptions};
+use sqlx::{ConnectOptions, sqlite::SqliteConnectOptions};
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -33,44 +34,10 @@ use wearpay_pki::{
     Certificate, CertificateRequest, Crl, CsrBuilder, DistinguishedName, Role, UnixTime, Verifier, generate_key,
 };
 
-fn now() -> Timestamp {
-    Timestamp(UnixTime::now().secs())
-}
-
-/// The environment variable with the URL of a PostgreSQL database whose role may create
-/// databases (as for the store's tests).
-const POSTGRES_URL: &str = "WEARPAY_TEST_POSTGRES";
-
-/// A fresh PostgreSQL database: (the admin options, its name, its URL); `None` (the test
-/// skips) without `WEARPAY_TEST_POSTGRES`, unless `WEARPAY_REQUIRE_INTEROP=1`.
-async fn fresh_postgres() -> Option<(PgConnectOptions, String, String)> {
-    let Ok(url) = std::env::var(POSTGRES_URL) else {
-        assert!(
-            std::env::var("WEARPAY_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "{POSTGRES_URL} is not set, and WEARPAY_REQUIRE_INTEROP=1 requires the PostgreSQL tests"
-        );
-        eprintln!("skipped: {POSTGRES_URL} is not set");
-        return None;
-    };
-    let admin = PgConnectOptions::from_str(&url).unwrap();
-    static N: AtomicU32 = AtomicU32::new(0);
-    let name = format!("wearpay_t_http_{}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), now().0);
-    let mut conn = admin.connect().await.unwrap();
-    conn.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
-    conn.close().await.unwrap();
-    let (base, query) = url.split_once('?').map_or((url.as_str(), None), |(b, q)| (b, Some(q)));
-    let base = base.rsplit_once('/').unwrap().0;
-    let db_url = match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    };
-    Some((admin, name, db_url))
-}
-
 /// A center serving its API on an ephemeral loopback port.
 struct Env {
     dir: tempfile::TempDir,
-    postgres: Option<(PgConnectOptions, String)>,
+    postgres: Option<TestPostgres>,
     center: Arc<Center>,
     base: String,
     admin: String,
@@ -91,9 +58,9 @@ impl Env {
         o.iterations = 1_000;
         o.http = Some("127.0.0.1:0".parse().unwrap());
         let postgres = if postgres {
-            let (admin, name, url) = fresh_postgres().await?;
-            o.database = Some(url);
-            Some((admin, name))
+            let pg = TestPostgres::create("http").await?;
+            o.database = Some(pg.url.clone());
+            Some(pg)
         } else {
             None
         };
@@ -159,10 +126,8 @@ impl Env {
         self.server.take().unwrap().await.unwrap();
         assert!(self.store().ledger_check().await.unwrap().ok);
         self.store().close().await;
-        if let Some((admin, name)) = self.postgres.take() {
-            let mut conn = admin.connect().await.unwrap();
-            conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await.unwrap();
-            conn.close().await.unwrap();
+        if let Some(pg) = self.postgres.take() {
+            pg.drop_database().await;
         }
     }
 
@@ -170,8 +135,8 @@ impl Env {
     async fn stored_secrets(&self) -> Vec<Vec<u8>> {
         let sql = "SELECT sealed_secret FROM activation_codes";
         match &self.postgres {
-            Some((admin, name)) => {
-                let mut conn = admin.clone().database(name).connect().await.unwrap();
+            Some(pg) => {
+                let mut conn = pg.connect().await;
                 let rows: Vec<(Vec<u8>,)> = sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap();
                 rows.into_iter().map(|r| r.0).collect()
             }

@@ -236,19 +236,26 @@ impl Center {
         let secret = KeyStore::open(&**self.keys(), &seal_label(&id), &record.sealed_secret).map_err(Error::from)?;
         let expected = activation_proof(self.provider(), &secret, csr.spki_der());
         let offered = csr.challenge_password().unwrap_or("");
+        // Refusals of a code that exists go to the audit trail (an unknown id names nothing
+        // the center holds, and the per-address rate limit deals with guessing).
+        let (code, account) = (id.as_str(), record.account);
+        let refuse = |refusal: EnrollRefusal, reason: &'static str| async move {
+            self.store().record_activation_refusal(code, account, reason, now).await?;
+            Err::<Enrollment, _>(refusal)
+        };
         if !ct_eq(expected.as_bytes(), offered.as_bytes()) {
             tracing::warn!(code = %id, "activation refused: the CSR's proof is not the code's");
-            return Err(EnrollRefusal::Refused);
+            return refuse(EnrollRefusal::Refused, "wrong_proof").await;
         }
         if record.used_at.is_some() {
-            return Err(EnrollRefusal::Used);
+            return refuse(EnrollRefusal::Used, "used").await;
         }
         if record.expires_at <= now {
-            return Err(EnrollRefusal::Expired);
+            return refuse(EnrollRefusal::Expired, "expired").await;
         }
         if !self.store().claim_activation_code(&id, now).await? {
             // Another call got it first, or it expired in between.
-            return Err(EnrollRefusal::Used);
+            return refuse(EnrollRefusal::Used, "used").await;
         }
         let (terminal, cert) = match self.enroll_terminal(&csr, record.account, &record.label, now).await {
             Ok(done) => done,
@@ -259,7 +266,7 @@ impl Center {
                 return Err(e.into());
             }
         };
-        self.store().bind_activation_code(&id, &terminal.serial).await?;
+        self.store().bind_activation_code(&id, record.account, &terminal.serial, now).await?;
         let account = self.store().account(record.account).await?.ok_or(crate::Error::NotFound { what: "account" })?;
         let pem = |purpose| {
             self.certificate(purpose)

@@ -306,6 +306,98 @@ pub(crate) async fn create_merchant(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct WebhookBody {
+    /// Where the merchant's events go: `https://…` (`http://` only with `[webhooks]
+    /// allow_http`).
+    url: String,
+}
+
+/// A merchant's endpoint, with its new signing secret shown this once.
+#[derive(Serialize)]
+pub(crate) struct WebhookView {
+    merchant: String,
+    url: String,
+    /// `whsec_…`: the HMAC-SM3 key of the `Wearpay-Signature` header; the center keeps it
+    /// only sealed.
+    secret: String,
+}
+
+/// `PUT /v1/admin/merchants/{id}/webhook`: sets the endpoint and makes a new secret.
+pub(crate) async fn set_webhook(
+    AxumState(api): AxumState<State>,
+    _: Admin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<WebhookBody>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let merchant = MerchantId::new(&id).map_err(|e| bad(&e))?;
+    let secret = api.center.configure_webhook(&merchant, &body.url, now()).await?;
+    let url = api.center.store().webhook_url(&merchant).await?.ok_or(ApiError::not_found("merchant"))?;
+    Ok(Json(WebhookView { merchant: id, url, secret: String::from(secret.as_str()) }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WebhooksQuery {
+    /// `pending`, `delivered` or `failed`; every state if absent.
+    state: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct WebhookEventView {
+    id: String,
+    merchant: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    state: &'static str,
+    created_at: u64,
+    attempts: u32,
+    next_attempt_at: u64,
+    last_status: Option<u16>,
+    last_error: Option<String>,
+    delivered_at: Option<u64>,
+}
+
+/// `GET /v1/admin/webhooks?state=&limit=`: the event queue, newest first (without the
+/// bodies).
+pub(crate) async fn webhooks(
+    AxumState(api): AxumState<State>,
+    _: Admin,
+    ApiQuery(q): ApiQuery<WebhooksQuery>,
+) -> Result<Json<Vec<WebhookEventView>>, ApiError> {
+    let state = q
+        .state
+        .as_deref()
+        .map(str::parse::<crate::WebhookState>)
+        .transpose()
+        .map_err(|_| ApiError::bad_request("invalid_query", "state must be pending, delivered or failed"))?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_query", "limit must be 1 to 1000"));
+    }
+    let events = api.center.store().webhook_events(state, limit).await?;
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|e| WebhookEventView {
+                id: e.id,
+                merchant: String::from(e.merchant.as_str()),
+                kind: e.kind.as_str(),
+                state: e.state.as_str(),
+                created_at: e.created_at.0,
+                attempts: e.attempts,
+                next_attempt_at: e.next_attempt_at.0,
+                last_status: e.last_status,
+                last_error: e.last_error,
+                delivered_at: e.delivered_at.map(|t| t.0),
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct BalancesQuery {
     /// Accounts after this id (default 0).
     after: Option<i64>,

@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | public | `GET /health`, `GET /crl`, `GET /openapi.json`, `POST /v1/enroll` (a band with an activation code), `POST /v1/lost` (a lost band, with the account's reporting secret) |
 //! | merchant token | its orders, refunds, transactions and daily reports, and nothing else |
-//! | admin token | accounts, merchants, deposits, terminals, activation codes, balances, the ledger check |
+//! | admin token | accounts, merchants, merchants' webhook endpoints and event queue, deposits, terminals, activation codes, balances, the ledger check, `GET /metrics` (public with `[http] metrics_public = true`) |
 //!
 //! Every call but the public ones carries `Authorization: Bearer <token>`. The tokens file
 //! (`[http] tokens`) holds each token's role and SM3 hash, never the token; a call's token
@@ -29,8 +29,8 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{HeaderValue, header},
-    response::Response,
-    routing::{MethodRouter, get, post},
+    response::{IntoResponse, Response},
+    routing::{MethodRouter, get, post, put},
 };
 use tokio::net::TcpListener;
 use wearpay_pay::Timestamp;
@@ -83,6 +83,7 @@ fn route(method: &'static str, path: &'static str, handler: MethodRouter<State>)
 fn routes() -> Vec<Route> {
     vec![
         route("get", "/health", get(public::health)),
+        route("get", "/metrics", get(metrics)),
         route("get", "/crl", get(public::crl)),
         route("get", "/openapi.json", get(public::openapi)),
         route("post", "/v1/enroll", post(public::enroll)),
@@ -100,6 +101,8 @@ fn routes() -> Vec<Route> {
         route("post", "/v1/admin/accounts/{id}/activation-codes", post(admin::create_activation_code)),
         route("post", "/v1/admin/accounts/{id}/lost", post(admin::lost)),
         route("post", "/v1/admin/merchants", post(admin::create_merchant)),
+        route("put", "/v1/admin/merchants/{id}/webhook", put(admin::set_webhook)),
+        route("get", "/v1/admin/webhooks", get(admin::webhooks)),
         route("get", "/v1/admin/balances", get(admin::balances)),
         route("get", "/v1/admin/terminals/{serial}", get(admin::terminal)),
         route("post", "/v1/admin/terminals/{serial}/suspend", post(admin::suspend)),
@@ -136,6 +139,19 @@ pub fn router(center: Arc<Center>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(no_store))
         .with_state(api)
+}
+
+/// `GET /metrics`: the center's metrics as OpenMetrics text (see [`crate::metrics`]), for
+/// the admin token unless `[http] metrics_public` opens it.
+async fn metrics(
+    axum::extract::State(api): axum::extract::State<State>,
+    admin: Result<tokens::Admin, ApiError>,
+) -> Result<Response, ApiError> {
+    if !api.center.config().http.metrics_public {
+        admin?;
+    }
+    let text = api.center.metrics().render().await;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::CONTENT_TYPE))], text).into_response())
 }
 
 /// Answers about accounts and secrets must not sit in a cache.

@@ -59,6 +59,16 @@ fn ops() -> Vec<Op> {
         },
         Op {
             method: "get",
+            path: "/metrics",
+            access: Admin,
+            summary: "The center's metrics, OpenMetrics text (handshakes, payments, latencies, connections, \
+                      rejected handshakes, queue depths). Needs no token with [http] metrics_public = true.",
+            body: None,
+            ok: ("200", string()),
+            errors: &["401", "403"],
+        },
+        Op {
+            method: "get",
             path: "/crl",
             access: Public,
             summary: "The terminal CRL: DER for Accept: application/pkix-crl, else PEM",
@@ -235,6 +245,30 @@ fn ops() -> Vec<Op> {
             errors: &["400", "401", "403", "404", "409", "422"],
         },
         Op {
+            method: "put",
+            path: "/v1/admin/merchants/{id}/webhook",
+            access: Admin,
+            summary: "Set the merchant's webhook endpoint; answers a new signing secret, shown this once",
+            body: Some(object(&["url"], json!({"url": {"type": "string", "format": "uri"}}))),
+            ok: (
+                "200",
+                object(
+                    &["merchant", "url", "secret"],
+                    json!({"merchant": string(), "url": string(), "secret": string()}),
+                ),
+            ),
+            errors: &["400", "401", "403", "404", "422"],
+        },
+        Op {
+            method: "get",
+            path: "/v1/admin/webhooks",
+            access: Admin,
+            summary: "Merchants' webhook events, newest first (state, limit)",
+            body: None,
+            ok: ("200", json!({"type": "array", "items": schema("WebhookEvent")})),
+            errors: &["400", "401", "403"],
+        },
+        Op {
             method: "get",
             path: "/v1/admin/balances",
             access: Admin,
@@ -323,6 +357,10 @@ fn parameters(op: &Op) -> Vec<Value> {
             out.push(json!({"name": "limit", "in": "query", "schema": integer()}));
             out.push(json!({"name": "before", "in": "query", "schema": integer()}));
         }
+        "/v1/admin/webhooks" => {
+            out.push(json!({"name": "state", "in": "query", "schema": {"enum": ["pending", "delivered", "failed"]}}));
+            out.push(json!({"name": "limit", "in": "query", "schema": integer()}));
+        }
         "/v1/admin/balances" => {
             out.push(json!({"name": "after", "in": "query", "schema": integer()}));
             out.push(json!({"name": "limit", "in": "query", "schema": integer()}));
@@ -334,10 +372,10 @@ fn parameters(op: &Op) -> Vec<Value> {
 
 fn operation(op: &Op) -> Value {
     let mut responses = Map::new();
-    responses.insert(
-        op.ok.0.into(),
-        json!({"description": "success", "content": {"application/json": {"schema": op.ok.1.clone()}}}),
-    );
+    // Every answer is JSON but the metrics, which Prometheus reads as OpenMetrics text.
+    let media = if op.path == "/metrics" { "application/openmetrics-text" } else { "application/json" };
+    responses
+        .insert(op.ok.0.into(), json!({"description": "success", "content": {media: {"schema": op.ok.1.clone()}}}));
     for status in op.errors {
         responses.insert(
             (*status).into(),
@@ -421,6 +459,15 @@ pub fn document() -> Value {
                            "pin_set": {"type": "boolean"}, "pin_locked": {"type": "boolean"},
                            "pin_failures": integer(), "reporting_secret_set": {"type": "boolean"},
                            "created_at": integer(), "reporting_secret": string()}),
+                ),
+                "WebhookEvent": object(
+                    &["id", "merchant", "type", "state", "created_at", "attempts", "next_attempt_at"],
+                    json!({"id": string(), "merchant": string(),
+                           "type": {"enum": ["payment.approved", "refund.succeeded"]},
+                           "state": {"enum": ["pending", "delivered", "failed"]}, "created_at": integer(),
+                           "attempts": integer(), "next_attempt_at": integer(),
+                           "last_status": {"type": ["integer", "null"]}, "last_error": {"type": ["string", "null"]},
+                           "delivered_at": {"type": ["integer", "null"]}}),
                 ),
                 "Terminal": object(
                     &["serial", "account", "status"],

@@ -7,6 +7,7 @@ use wearpay_pay::{
 
 use crate::{
     AccountId, AccountKind, Error, RefundId, Store,
+    audit::{self, Event},
     db::{Row, args},
     store::{currency, to_ts, ts, tx_id, unique},
 };
@@ -129,6 +130,7 @@ impl Store {
         )
         .await
         .map_err(|e| unique(e, "activation code"))?;
+        audit::append(&mut tx, now, Event::activation_code_created(new.id, new.account, new.expires_at)).await?;
         tx.commit().await
     }
 
@@ -170,11 +172,32 @@ impl Store {
         tx.commit().await
     }
 
-    /// Records which terminal a used code enrolled.
-    pub(crate) async fn bind_activation_code(&self, id: &str, serial: &TerminalSerial) -> Result<(), Error> {
+    /// Records which terminal a used code enrolled to `account`, and that the code is spent.
+    pub(crate) async fn bind_activation_code(
+        &self,
+        id: &str,
+        account: AccountId,
+        serial: &TerminalSerial,
+        now: Timestamp,
+    ) -> Result<(), Error> {
         let mut tx = self.db.begin_write().await?;
         tx.execute("UPDATE activation_codes SET terminal_serial = $1 WHERE id = $2", args![serial.to_string(), id])
             .await?;
+        audit::append(&mut tx, now, Event::activation_code_used(id, account, serial)).await?;
+        tx.commit().await
+    }
+
+    /// Records a refused enrollment with the code `id` of `account` (see
+    /// [`Event::activation_code_refused`] for `reason`).
+    pub(crate) async fn record_activation_refusal(
+        &self,
+        id: &str,
+        account: AccountId,
+        reason: &'static str,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let mut tx = self.db.begin_write().await?;
+        audit::append(&mut tx, now, Event::activation_code_refused(id, account, reason)).await?;
         tx.commit().await
     }
 

@@ -6,10 +6,15 @@
 //! listen = "127.0.0.1:7443"
 //! server_name = "center.wearpay.local"
 //! profile = "auto"              # seed | tlcp | auto
+//! max_concurrent_handshakes = 64
+//! handshakes_per_address_per_minute = 1200   # full handshakes; resumptions are free
+//! handshake_burst_per_address = 256
+//! sessions = "database"        # database (shared by every process) | memory
 //!
 //! [http]
 //! listen = "127.0.0.1:7080"
 //! tokens = "secrets/api-tokens.toml"      # roles and SM3 hashes of the API tokens
+//! metrics_public = false        # true: GET /metrics without the admin token
 //!
 //! [database]
 //! url = "data"                  # an SQLite data directory, or postgres://…
@@ -30,6 +35,12 @@
 //! [audit]
 //! checkpoint_file = "audit/checkpoints.log"
 //! every = 1000
+//!
+//! [webhooks]                    # every key optional
+//! max_attempts = 12
+//! backoff_base_secs = 10        # doubles per attempt, with jitter
+//! backoff_max_secs = 3600
+//! timeout_secs = 10
 //!
 //! [limits]                      # absent: the defaults; present: a mode left out is off
 //! currency = "CNY"
@@ -70,6 +81,9 @@ pub struct CenterConfig {
     /// The audit trail's checkpoints.
     #[serde(default)]
     pub audit: AuditSection,
+    /// Merchant webhooks: retries, backoff, timeouts.
+    #[serde(default)]
+    pub webhooks: WebhooksSection,
     /// Per-mode limits; absent: [`Policy::default`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitsSection>,
@@ -98,6 +112,33 @@ pub struct ChannelSection {
     /// How long a session may be resumed, in seconds (default 3600, at most 86400).
     #[serde(default = "default_session_lifetime")]
     pub session_lifetime_secs: u64,
+    /// Handshakes that may run at once (default 64); a connection that finds no slot free
+    /// within a second is closed.
+    #[serde(default = "default_max_concurrent_handshakes")]
+    pub max_concurrent_handshakes: u32,
+    /// Full handshakes one client address (IPv6: one /64) may make per minute, sustained
+    /// (default 1200); resumed handshakes are not counted.
+    #[serde(default = "default_handshakes_per_address")]
+    pub handshakes_per_address_per_minute: u32,
+    /// Full handshakes one client address may make at once after a quiet spell (default 256).
+    #[serde(default = "default_handshake_burst")]
+    pub handshake_burst_per_address: u32,
+    /// Where resumable sessions are kept: `database` (the default: every center process on
+    /// the database resumes them) or `memory` (this process only).
+    #[serde(default)]
+    pub sessions: SessionStorage,
+}
+
+/// `[channel] sessions`: where resumable sessions are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStorage {
+    /// In the database, sealed by the key store, shared by every process on it
+    /// ([`crate::sessions::DatabaseSessionStore`]).
+    #[default]
+    Database,
+    /// In this process's memory only.
+    Memory,
 }
 
 /// `[http]`.
@@ -115,11 +156,21 @@ pub struct HttpSection {
     /// a secret (`/v1/enroll`, `/v1/lost`); default 10.
     #[serde(default = "default_public_rate")]
     pub public_rate_per_minute: u32,
+    /// Whether `GET /metrics` answers without the admin token (default false). Prometheus
+    /// can send the token (`authorization: {credentials_file: …}`); open it only where
+    /// the port is reachable by the monitoring network alone.
+    #[serde(default)]
+    pub metrics_public: bool,
 }
 
 impl Default for HttpSection {
     fn default() -> Self {
-        Self { listen: None, tokens: default_tokens(), public_rate_per_minute: default_public_rate() }
+        Self {
+            listen: None,
+            tokens: default_tokens(),
+            public_rate_per_minute: default_public_rate(),
+            metrics_public: false,
+        }
     }
 }
 
@@ -139,6 +190,47 @@ pub struct AuditSection {
 impl Default for AuditSection {
     fn default() -> Self {
         Self { checkpoint_file: default_checkpoint_file(), every: default_checkpoint_every() }
+    }
+}
+
+/// `[webhooks]`: how merchants' events are delivered (see `crate::webhook`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksSection {
+    /// Attempts before an event is given up as `failed` (default 12).
+    #[serde(default = "default_webhook_attempts")]
+    pub max_attempts: u32,
+    /// The first retry's backoff, in seconds; it doubles with each attempt (default 10).
+    #[serde(default = "default_webhook_backoff_base")]
+    pub backoff_base_secs: u64,
+    /// The longest backoff, in seconds (default 3600).
+    #[serde(default = "default_webhook_backoff_max")]
+    pub backoff_max_secs: u64,
+    /// The longest one delivery may take, in seconds (default 10).
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_secs: u64,
+    /// How often the queue is looked at when idle, in milliseconds (default 1000).
+    #[serde(default = "default_webhook_poll")]
+    pub poll_interval_ms: u64,
+    /// Events sent at once (default 16).
+    #[serde(default = "default_webhook_batch")]
+    pub batch: u32,
+    /// Allow `http://` endpoints (a receiver on the same host); default false: `https://` only.
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+impl Default for WebhooksSection {
+    fn default() -> Self {
+        Self {
+            max_attempts: default_webhook_attempts(),
+            backoff_base_secs: default_webhook_backoff_base(),
+            backoff_max_secs: default_webhook_backoff_max(),
+            timeout_secs: default_webhook_timeout(),
+            poll_interval_ms: default_webhook_poll(),
+            batch: default_webhook_batch(),
+            allow_http: false,
+        }
     }
 }
 
@@ -222,6 +314,15 @@ fn default_idle_timeout() -> u64 {
 fn default_session_lifetime() -> u64 {
     3600
 }
+pub(crate) fn default_max_concurrent_handshakes() -> u32 {
+    u32::try_from(crate::channel::DEFAULT_MAX_CONCURRENT_HANDSHAKES).unwrap_or(u32::MAX)
+}
+pub(crate) fn default_handshakes_per_address() -> u32 {
+    crate::channel::AddressRate::default().per_minute
+}
+pub(crate) fn default_handshake_burst() -> u32 {
+    crate::channel::AddressRate::default().burst
+}
 fn default_time_zone() -> String {
     String::from("Asia/Shanghai")
 }
@@ -242,6 +343,24 @@ fn default_tokens() -> PathBuf {
 }
 fn default_public_rate() -> u32 {
     10
+}
+fn default_webhook_attempts() -> u32 {
+    12
+}
+fn default_webhook_backoff_base() -> u64 {
+    10
+}
+fn default_webhook_backoff_max() -> u64 {
+    3600
+}
+fn default_webhook_timeout() -> u64 {
+    10
+}
+fn default_webhook_poll() -> u64 {
+    1000
+}
+fn default_webhook_batch() -> u32 {
+    16
 }
 
 fn invalid(what: &'static str, why: impl Into<String>) -> Error {
@@ -276,8 +395,24 @@ impl CenterConfig {
         if self.channel.session_lifetime_secs > wearpay_tlcp::MAX_SESSION_LIFETIME {
             return Err(invalid("channel.session_lifetime_secs", "is more than a day"));
         }
+        if self.channel.max_concurrent_handshakes == 0 {
+            return Err(invalid("channel.max_concurrent_handshakes", "must be at least 1"));
+        }
+        if self.channel.handshakes_per_address_per_minute == 0 || self.channel.handshake_burst_per_address == 0 {
+            return Err(invalid("channel.handshakes_per_address", "the rate and the burst must be at least 1"));
+        }
         if self.http.public_rate_per_minute == 0 {
             return Err(invalid("http.public_rate_per_minute", "must be at least 1"));
+        }
+        let w = &self.webhooks;
+        if w.max_attempts == 0 || w.batch == 0 || w.timeout_secs == 0 || w.poll_interval_ms == 0 {
+            return Err(invalid(
+                "webhooks",
+                "max_attempts, batch, timeout_secs and poll_interval_ms must be at least 1",
+            ));
+        }
+        if w.backoff_base_secs == 0 || w.backoff_max_secs < w.backoff_base_secs {
+            return Err(invalid("webhooks", "backoff_base_secs must be at least 1 and at most backoff_max_secs"));
         }
         if self.audit.every == 0 {
             return Err(invalid("audit.every", "must be at least 1"));

@@ -275,6 +275,10 @@ fn write_files(
             handshake_timeout_secs: 10,
             idle_timeout_secs: 60,
             session_lifetime_secs: 3600,
+            max_concurrent_handshakes: super::config::default_max_concurrent_handshakes(),
+            handshakes_per_address_per_minute: super::config::default_handshakes_per_address(),
+            handshake_burst_per_address: super::config::default_handshake_burst(),
+            sessions: super::SessionStorage::default(),
         },
         http,
         database: DatabaseSection {
@@ -293,6 +297,7 @@ fn write_files(
             terminal_days: 365,
         },
         audit: super::AuditSection::default(),
+        webhooks: super::WebhooksSection::default(),
         limits: Some(CenterConfig::limits_section(&wearpay_pay::Policy::default())),
         base_dir: dir.to_path_buf(),
     };

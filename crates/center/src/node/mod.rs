@@ -16,14 +16,18 @@ use wearpay_crypto::{CryptoProvider, PublicKey};
 use wearpay_pay::{Pin, PinBlock, TerminalSerial, Timestamp, TxId};
 use wearpay_pki::{Certificate, CertificateRequest, Crl, Role, UnixTime, Verifier, files};
 use wearpay_tlcp::{
-    DEFAULT_SUITES, PkiClientVerifier, ServerConfig, msgs::CertificateDer, session::MemorySessionStore,
+    DEFAULT_SUITES, PkiClientVerifier, ServerConfig,
+    msgs::CertificateDer,
+    session::{MemorySessionStore, SessionStore},
 };
 
 use crate::{
     AccountId, AccountKind, AuditCheckpointer, AuditReport, NewTerminal, Store, Terminal, TerminalStatus,
     authorize::{Authorizer, AuthorizerConfig, account_ref},
-    channel::{ChannelConfig, RegistryVerifier, serve_with},
+    channel::{AddressRate, ChannelConfig, RegistryVerifier, serve_with},
     keystore::{self, FileKeyStore, KeyPurpose, KeyStore},
+    metrics::Metrics,
+    sessions::DatabaseSessionStore,
 };
 
 mod ca;
@@ -33,7 +37,7 @@ mod init;
 pub use ca::{CRL_VALIDITY_DAYS, TerminalCa};
 pub use config::{
     AuditSection, CenterConfig, ChannelSection, DATABASE_URL_ENV, DatabaseSection, HttpSection, KeysSection,
-    LimitsSection, ModeLimits, PkiSection,
+    LimitsSection, ModeLimits, PkiSection, SessionStorage, WebhooksSection,
 };
 pub use init::{ADMIN_TOKEN_FILE, CENTER_CERT_DAYS, InitOptions, InitReport, init};
 
@@ -93,12 +97,14 @@ pub struct Center {
     registry: RegistryVerifier,
     tls: Arc<ServerConfig>,
     authorizer: Authorizer,
+    metrics: Metrics,
 }
 
 impl Center {
-    /// Opens what `config` names, with the portable crypto provider.
+    /// Opens what `config` names, with the `shangmi` crypto provider: constant-time SM2,
+    /// SM3 and SM4 on the fastest back end this CPU has (a portable one where it has none).
     pub async fn open(config: CenterConfig) -> Result<Self, Error> {
-        Self::open_with(config, &wearpay_crypto::portable::PROVIDER).await
+        Self::open_with(config, &wearpay_shangmi::PROVIDER).await
     }
 
     /// Opens what `config` names: the store (created and migrated if new), the key store,
@@ -115,16 +121,25 @@ impl Center {
                 .map_err(|e| Error::Config { what: "startup", why: e.to_string() })??
         };
         let lifetime = config.channel.session_lifetime_secs;
-        let sessions = Arc::new(MemorySessionStore::new(SESSION_CACHE, lifetime));
-        let registry = RegistryVerifier::new(
+        let memory: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(SESSION_CACHE, lifetime));
+        let mut registry = RegistryVerifier::new(
             PkiClientVerifier::new(
                 *provider,
                 vec![root.clone()],
                 [terminal_ca.chain(), core::slice::from_ref(terminal_ca.certificate())].concat(),
                 vec![],
             ),
-            sessions.clone(),
+            memory.clone(),
         );
+        let sessions = match config.channel.sessions {
+            SessionStorage::Memory => memory,
+            SessionStorage::Database => {
+                let keys: Arc<dyn KeyStore> = keys.clone();
+                let shared = Arc::new(DatabaseSessionStore::open(store.clone(), keys, SESSION_CACHE, lifetime).await?);
+                registry = registry.with_database_sessions(shared.clone());
+                shared
+            }
+        };
         let der = |c: &Certificate| CertificateDer(c.as_der().to_vec());
         let cert = |p: KeyPurpose| certs.iter().find(|(q, _)| *q == p).map(|(_, c)| der(c));
         let tls = Arc::new(ServerConfig {
@@ -147,7 +162,26 @@ impl Center {
             provider,
             AuthorizerConfig { policy: config.policy()?, ..AuthorizerConfig::default() },
         );
-        Ok(Self { config, provider, store, keys, root, certs, center_ca, terminal_ca, registry, tls, authorizer })
+        let metrics = Metrics::new();
+        let audit_store = store.clone();
+        metrics.set_queue_depth_source("audit_unsealed", move || {
+            let store = audit_store.clone();
+            async move { store.audit_status().await.ok().map(|s| s.unsealed()) }
+        });
+        Ok(Self {
+            config,
+            provider,
+            store,
+            keys,
+            root,
+            certs,
+            center_ca,
+            terminal_ca,
+            registry,
+            tls,
+            authorizer,
+            metrics,
+        })
     }
 
     /// The configuration.
@@ -200,12 +234,30 @@ impl Center {
         &self.authorizer
     }
 
+    /// The metrics the channel records into and `GET /metrics` serves; other parts add
+    /// their queues with [`Metrics::set_queue_depth_source`].
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The sessions shared through the database (`[channel] sessions = "database"`).
+    pub fn database_sessions(&self) -> Option<&Arc<DatabaseSessionStore>> {
+        self.registry.database_sessions()
+    }
+
     /// The channel listener's settings from the config.
     pub fn channel_config(&self) -> ChannelConfig {
         ChannelConfig {
             handshake_timeout: Duration::from_secs(self.config.channel.handshake_timeout_secs),
             idle_timeout: Duration::from_secs(self.config.channel.idle_timeout_secs),
             registry: Some(self.registry.clone()),
+            metrics: self.metrics.clone(),
+            max_concurrent_handshakes: usize::try_from(self.config.channel.max_concurrent_handshakes)
+                .unwrap_or(usize::MAX),
+            handshakes_per_address: Some(AddressRate {
+                per_minute: self.config.channel.handshakes_per_address_per_minute,
+                burst: self.config.channel.handshake_burst_per_address,
+            }),
             ..ChannelConfig::default()
         }
     }
@@ -220,7 +272,8 @@ impl Center {
 
     /// Serves terminals on `listener` until `shutdown` completes; in-flight requests finish.
     /// Meanwhile the audit chain's head is signed every `[audit] every` entries, and once
-    /// more after the last payment.
+    /// more after the last payment; and merchants' webhook events are delivered from the
+    /// queue (see [`crate::webhook`]) until the channel has stopped.
     pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let checkpointer = self.audit_checkpointer();
@@ -238,12 +291,22 @@ impl Center {
                 Err(e) => tracing::error!(error = %e, "audit checkpoints are off"),
             }
         };
+        let webhooks = async {
+            let mut stopped = stopped.clone();
+            let until = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            match self.webhook_dispatcher() {
+                Ok(d) => d.run(until).await,
+                Err(e) => tracing::error!(error = %e, "webhook delivery is off"),
+            }
+        };
         let channel = async {
             serve_with(listener, self.tls.clone(), self.authorizer.clone(), self.channel_config(), shutdown).await;
             // The channel has finished its in-flight payments: seal what they appended.
             let _ = stop.send(true);
         };
-        tokio::join!(channel, audit);
+        tokio::join!(channel, audit, webhooks);
     }
 
     /// What signs the audit chain's checkpoints, with the key store's audit key.
@@ -296,7 +359,8 @@ impl Center {
 
     /// Sets a terminal's status. Takes effect at once in this process's listener (and, by
     /// the store, in every other center process at its next check); a revocation also
-    /// regenerates the CRL.
+    /// regenerates the CRL. A suspension or revocation deletes the terminal's resumable
+    /// sessions, in the database for every process (see [`crate::sessions`]) and here.
     pub async fn set_terminal_status(
         &self,
         serial: &TerminalSerial,

@@ -234,6 +234,7 @@ impl World {
             idle_timeout: Duration::from_secs(60),
             clock: center_clock,
             registry: Some(registry),
+            ..ChannelConfig::default()
         };
         rt.spawn(serve_with(listener, tls, authorizer, config, async {
             let _ = stopped.await;
