@@ -1,15 +1,12 @@
 //! The blocking driver: the payment flow over a TLCP stream on any `Read + Write`
 //! transport (a TCP socket, the BLE link to the phone).
-use alloc::{sync::Arc, vec, vec::Vec};
+use alloc::{sync::Arc, vec::Vec};
 use std::io::{self, Read, Write};
 
 use wearpay_pay::{Balance, History, Mode, OrderId, Outcome, Pin, Timestamp};
 use wearpay_tlcp::{ClientConfig, ClientConnection, Event, HandshakeSummary, UnixTime, stream::Stream};
 
 use crate::{Clock, Error, Exchange, PaymentOutcome, Recovery, SecureElement, Terminal, UserInterface};
-
-/// The largest record's plaintext: one read returns one whole answer.
-const MAX_RECORD: usize = 16 * 1024;
 
 /// An established secure channel to the center over `T`.
 #[derive(Debug)]
@@ -72,16 +69,13 @@ impl<T: Read + Write> Exchange for Channel<T> {
         if let Err(e) = self.stream.write_all(request).and_then(|()| self.stream.flush()) {
             return Err(channel_error(e, &self.stream.conn));
         }
-        let mut buf = vec![0u8; MAX_RECORD];
-        let n = match self.stream.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) => return Err(channel_error(e, &self.stream.conn)),
-        };
-        if n == 0 {
-            return Err(Error::ChannelClosed);
+        // The answer is one record: taken whole, not copied into a buffer of the largest
+        // record's size (the band's heap is small).
+        match self.stream.read_record() {
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => Err(Error::ChannelClosed),
+            Err(e) => Err(channel_error(e, &self.stream.conn)),
         }
-        buf.truncate(n);
-        Ok(buf)
     }
 }
 

@@ -135,7 +135,19 @@ impl MessageDeframer {
         }
         let room = Self::BUFFER_LIMIT.saturating_sub(self.buf.len());
         let take = data.len().min(room);
-        self.buf.extend_from_slice(data.get(..take).unwrap_or_default());
+        let data = data.get(..take).unwrap_or_default();
+        let want = self.buf.len() + data.len();
+        if want > self.buf.capacity() {
+            // Grow to the end of the record being read, not by doubling: a band then holds
+            // one full record's bytes, not twice that.
+            let mut header = self.buf.iter().chain(data).skip(3).take(2);
+            let record_end = match (header.next(), header.next()) {
+                (Some(&hi), Some(&lo)) => RecordHeader::LEN + usize::from(u16::from_be_bytes([hi, lo])),
+                _ => 0,
+            };
+            self.buf.reserve_exact(want.max(record_end.min(Self::BUFFER_LIMIT)) - self.buf.len());
+        }
+        self.buf.extend_from_slice(data);
         take
     }
 
@@ -146,6 +158,14 @@ impl MessageDeframer {
         }
         match read_record(&self.buf) {
             Ok(None) => Ok(None),
+            Ok(Some(record)) if record.encoded_len() == self.buf.len() => {
+                // The usual case, the buffer holding just this record: it becomes the
+                // record's payload, without a copy.
+                let (typ, version) = (record.typ, record.version);
+                let mut payload = core::mem::take(&mut self.buf);
+                payload.drain(..RecordHeader::LEN);
+                Ok(Some(OpaqueRecord { typ, version, payload }))
+            }
             Ok(Some(record)) => {
                 let owned = record.to_owned_record();
                 let used = record.encoded_len();
@@ -279,6 +299,31 @@ mod tests {
             out.push(m);
         }
         out
+    }
+
+    /// A full record read in link-sized pieces is held once, in a buffer grown to its
+    /// size (not doubled past it), and handed over as the payload without a copy.
+    #[test]
+    fn a_full_record_is_buffered_once_and_moved_out() {
+        let payload: Vec<u8> = (0..MAX_CIPHERTEXT).map(|i| (i % 251) as u8).collect();
+        let wire = record(23, &payload);
+        let mut deframer = MessageDeframer::new();
+        for piece in wire.chunks(244) {
+            assert_eq!(deframer.push(piece), piece.len());
+            assert!(deframer.buf.capacity() <= MessageDeframer::BUFFER_LIMIT, "{}", deframer.buf.capacity());
+        }
+        let held = deframer.buf.as_ptr();
+        let rec = deframer.pop().unwrap().unwrap();
+        assert_eq!(rec.payload, payload);
+        assert_eq!(rec.payload.as_ptr(), held, "the payload was copied");
+        assert_eq!(deframer.buf.capacity(), 0);
+        // Two records in one read: the first is copied out, the second stays.
+        let mut two = record(23, b"first");
+        two.extend_from_slice(&record(23, b"second"));
+        assert_eq!(deframer.push(&two), two.len());
+        assert_eq!(deframer.pop().unwrap().unwrap().payload, b"first");
+        assert_eq!(deframer.pop().unwrap().unwrap().payload, b"second");
+        assert_eq!(deframer.pop().unwrap(), None);
     }
 
     #[test]

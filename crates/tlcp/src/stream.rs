@@ -101,6 +101,25 @@ impl<C: Endpoint, S: Read + Write> Stream<C, S> {
     }
 }
 
+impl<C: Endpoint, S: Read + Write> Stream<C, S> {
+    /// The next application-data record, whole and without a copy (a request or an answer
+    /// is one record); `None` at the end of the stream. Empty records are skipped.
+    pub fn read_record(&mut self) -> io::Result<Option<Vec<u8>>> {
+        self.complete_handshake()?;
+        if !self.plain.is_empty() {
+            return Ok(Some(core::mem::take(&mut self.plain)));
+        }
+        loop {
+            match self.conn.read_application_data() {
+                Some(data) if data.is_empty() => {}
+                Some(data) => return Ok(Some(data)),
+                None if self.conn.peer_closed() || !self.read_once()? => return Ok(None),
+                None => {}
+            }
+        }
+    }
+}
+
 impl<C: Endpoint, S: Read + Write> Read for Stream<C, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.complete_handshake()?;
