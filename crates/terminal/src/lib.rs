@@ -38,6 +38,8 @@
 //!
 //! - [`SecureElement`]: keys, counter, time floor, pending requests and receipts;
 //!   [`SoftSe`] keeps them in one sealed file (`std`).
+//! - [`SealedSessionStore`]: the TLCP sessions kept sealed between runs, so that the next
+//!   connection resumes (`std`).
 //! - [`UserInterface`]: the screen and button; [`ScriptedUi`] for tests, [`ConsoleUi`]
 //!   (`std`).
 //! - [`Clock`]: the phone's time; [`effective_time`] applies the floor.
@@ -60,6 +62,8 @@ mod error;
 mod provisioning;
 mod se;
 #[cfg(feature = "std")]
+pub mod sessions;
+#[cfg(feature = "std")]
 pub mod soft_se;
 mod terminal;
 mod ui;
@@ -72,6 +76,8 @@ pub use driver::Channel;
 pub use error::Error;
 pub use provisioning::{CenterKeys, Provisioning};
 pub use se::{PendingRequest, SecureElement, SettledPayment, suites_for};
+#[cfg(feature = "std")]
+pub use sessions::{SealedSessionStore, SessionsDiscarded};
 #[cfg(feature = "std")]
 pub use soft_se::{SimulatedUser, SoftSe};
 pub use terminal::{Exchange, PaymentOutcome, Recovery, Terminal, TerminalOptions, check_order};

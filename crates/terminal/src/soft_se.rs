@@ -14,6 +14,10 @@
 //! key") and `check` the first 16 of HMAC-SM3(`M`, "wearpay se check"), so a wrong secret
 //! is told apart from an altered state. Every write draws a fresh random nonce.
 //!
+//! The band's other sealed file, its TLCP sessions ([`crate::SealedSessionStore`]), is
+//! sealed the same way (SM4-GCM, header as additional data, fresh nonce, atomic write)
+//! under its own key, the first 16 bytes of HMAC-SM3(`M`, "wearpay se sessions key").
+//!
 //! The state inside holds the private key as PKCS#8, the counter, the time floor, the
 //! pending requests and the settled payments; the key is never on disk in clear.
 //!
@@ -46,6 +50,8 @@ const KDF_PBKDF2_HMAC_SM3: u8 = 1;
 const SALT_LEN: usize = 16;
 const CHECK_LEN: usize = 16;
 const HEADER_LEN: usize = 4 + 1 + 1 + 4 + SALT_LEN + CHECK_LEN + GCM_NONCE_LEN + 4;
+/// The header before the nonce: what [`seal_file`] calls the prefix.
+const PREFIX_LEN: usize = HEADER_LEN - GCM_NONCE_LEN - 4;
 const STATE_VERSION: u8 = 1;
 
 /// PBKDF2 iterations of a new state file.
@@ -99,6 +105,7 @@ pub struct SoftSe {
     path: PathBuf,
     kdf: Kdf,
     state_key: Zeroizing<[u8; 16]>,
+    sessions_key: Zeroizing<[u8; 16]>,
     state: State,
     key: Option<Arc<dyn PrivateKey>>,
     user: SimulatedUser,
@@ -117,16 +124,21 @@ impl fmt::Debug for SoftSe {
     }
 }
 
-/// Derives (state key, check value) from the device secret.
-fn derive(secret: &[u8], salt: &[u8; SALT_LEN], iterations: u32) -> (Zeroizing<[u8; 16]>, [u8; CHECK_LEN]) {
+/// A 16-byte key from the master secret, separated by its label.
+type Key16 = Zeroizing<[u8; 16]>;
+
+/// Derives (state key, sessions key, check value) from the device secret.
+fn derive(secret: &[u8], salt: &[u8; SALT_LEN], iterations: u32) -> (Key16, Key16, [u8; CHECK_LEN]) {
     let mut master = Zeroizing::new([0u8; 32]);
     pbkdf2_hmac(PROVIDER.sm3, secret, salt, iterations, master.as_mut());
     let mac = PROVIDER.hmac(HashAlgorithm::Sm3, master.as_ref());
     let mut key = Zeroizing::new([0u8; 16]);
     key.copy_from_slice(&mac.sign(&[b"wearpay se state key"]).as_ref()[..16]);
+    let mut sessions_key = Zeroizing::new([0u8; 16]);
+    sessions_key.copy_from_slice(&mac.sign(&[b"wearpay se sessions key"]).as_ref()[..16]);
     let mut check = [0u8; CHECK_LEN];
     check.copy_from_slice(&mac.sign(&[b"wearpay se check"]).as_ref()[..CHECK_LEN]);
-    (key, check)
+    (key, sessions_key, check)
 }
 
 impl SoftSe {
@@ -151,11 +163,12 @@ impl SoftSe {
         }
         let mut salt = [0u8; SALT_LEN];
         PROVIDER.fill_random(&mut salt)?;
-        let (state_key, check) = derive(device_secret, &salt, iterations);
+        let (state_key, sessions_key, check) = derive(device_secret, &salt, iterations);
         let this = Self {
             path,
             kdf: Kdf { iterations, salt, check },
             state_key,
+            sessions_key,
             state: State::default(),
             key: None,
             user: SimulatedUser::default(),
@@ -174,7 +187,7 @@ impl SoftSe {
     pub fn open(path: impl AsRef<Path>, device_secret: &[u8]) -> Result<Self, Error> {
         let path = path.as_ref().to_path_buf();
         let file = Zeroizing::new(fs::read(&path)?);
-        let (kdf, state_key, state) = unseal(&file, device_secret)?;
+        let (kdf, state_key, sessions_key, state) = unseal(&file, device_secret)?;
         let key = if state.key_pkcs8.is_empty() {
             None
         } else {
@@ -186,6 +199,7 @@ impl SoftSe {
             path,
             kdf,
             state_key,
+            sessions_key,
             state,
             key,
             user: SimulatedUser::default(),
@@ -231,6 +245,11 @@ impl SoftSe {
 
     fn key(&self) -> Result<&Arc<dyn PrivateKey>, Error> {
         self.key.as_ref().ok_or(Error::NoKey)
+    }
+
+    /// The key the band's TLCP sessions file is sealed under (derived with the state key).
+    pub(crate) fn sessions_key(&self) -> &[u8; 16] {
+        &self.sessions_key
     }
 }
 
@@ -340,23 +359,56 @@ impl SecureElement for SoftSe {
 
 fn seal(kdf: &Kdf, state_key: &[u8; 16], state: &State) -> Result<Vec<u8>, Error> {
     let mut body = encode_state(state);
+    let mut prefix = Vec::with_capacity(PREFIX_LEN);
+    prefix.extend_from_slice(MAGIC);
+    prefix.push(VERSION);
+    prefix.push(KDF_PBKDF2_HMAC_SM3);
+    prefix.extend_from_slice(&kdf.iterations.to_be_bytes());
+    prefix.extend_from_slice(&kdf.salt);
+    prefix.extend_from_slice(&kdf.check);
+    seal_file(state_key, &prefix, &mut body)
+}
+
+/// The sealing of every file the band keeps: `prefix | nonce [12] | length u32 |
+/// ciphertext | tag [16]`, SM4-GCM under `key` with a fresh random nonce, everything before
+/// the ciphertext authenticated as additional data. `body` is enciphered in place.
+pub(crate) fn seal_file(key: &[u8; 16], prefix: &[u8], body: &mut [u8]) -> Result<Vec<u8>, Error> {
     let len = u32::try_from(body.len()).map_err(|_| Error::StateMalformed("state too large"))?;
     let mut nonce = [0u8; GCM_NONCE_LEN];
     PROVIDER.fill_random(&mut nonce)?;
-    let mut out = Vec::with_capacity(HEADER_LEN + body.len() + GCM_TAG_LEN);
-    out.extend_from_slice(MAGIC);
-    out.push(VERSION);
-    out.push(KDF_PBKDF2_HMAC_SM3);
-    out.extend_from_slice(&kdf.iterations.to_be_bytes());
-    out.extend_from_slice(&kdf.salt);
-    out.extend_from_slice(&kdf.check);
+    let mut out = Vec::with_capacity(prefix.len() + GCM_NONCE_LEN + 4 + body.len() + GCM_TAG_LEN);
+    out.extend_from_slice(prefix);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&len.to_be_bytes());
-    let key = PROVIDER.sm4_gcm.new_key(state_key)?;
-    let tag = key.seal(&nonce, &out, &mut body)?;
-    out.extend_from_slice(&body);
+    let key = PROVIDER.sm4_gcm.new_key(key)?;
+    let tag = key.seal(&nonce, &out, &mut body[..])?;
+    out.extend_from_slice(body);
     out.extend_from_slice(&tag);
     Ok(out)
+}
+
+/// Opens what [`seal_file`] sealed with a prefix of `prefix_len` bytes (which the caller
+/// has checked): [`Error::StateTruncated`] when the length differs from the header's,
+/// [`Error::StateTampered`] when it does not authenticate under `key`.
+pub(crate) fn open_file(key: &[u8; 16], prefix_len: usize, file: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let header_len = prefix_len + GCM_NONCE_LEN + 4;
+    if file.len() < header_len + GCM_TAG_LEN {
+        return Err(Error::StateTruncated);
+    }
+    let (header, rest) = file.split_at(header_len);
+    let mut nonce = [0u8; GCM_NONCE_LEN];
+    nonce.copy_from_slice(&header[prefix_len..prefix_len + GCM_NONCE_LEN]);
+    let len = be_u32(&header[prefix_len + GCM_NONCE_LEN..]) as usize;
+    if rest.len() != len.saturating_add(GCM_TAG_LEN) {
+        return Err(Error::StateTruncated);
+    }
+    let (ciphertext, tag) = rest.split_at(len);
+    let mut tag_arr = [0u8; GCM_TAG_LEN];
+    tag_arr.copy_from_slice(tag);
+    let mut body = Zeroizing::new(ciphertext.to_vec());
+    let key = PROVIDER.sm4_gcm.new_key(key)?;
+    key.open(&nonce, header, &mut body, &tag_arr).map_err(|_| Error::StateTampered)?;
+    Ok(body)
 }
 
 fn be_u32(b: &[u8]) -> u32 {
@@ -365,7 +417,7 @@ fn be_u32(b: &[u8]) -> u32 {
     u32::from_be_bytes(a)
 }
 
-fn unseal(file: &[u8], secret: &[u8]) -> Result<(Kdf, Zeroizing<[u8; 16]>, State), Error> {
+fn unseal(file: &[u8], secret: &[u8]) -> Result<(Kdf, Key16, Key16, State), Error> {
     if file.get(..4) != Some(MAGIC.as_slice()) {
         return Err(Error::NotSealedState);
     }
@@ -387,30 +439,23 @@ fn unseal(file: &[u8], secret: &[u8]) -> Result<(Kdf, Zeroizing<[u8; 16]>, State
     salt.copy_from_slice(&header[10..10 + SALT_LEN]);
     let mut check = [0u8; CHECK_LEN];
     check.copy_from_slice(&header[26..26 + CHECK_LEN]);
-    let mut nonce = [0u8; GCM_NONCE_LEN];
-    nonce.copy_from_slice(&header[42..42 + GCM_NONCE_LEN]);
     let len = be_u32(&header[54..58]) as usize;
     if rest.len() != len.saturating_add(GCM_TAG_LEN) {
         return Err(Error::StateTruncated);
     }
 
-    let (state_key, expected) = derive(secret, &salt, iterations);
+    let (state_key, sessions_key, expected) = derive(secret, &salt, iterations);
     if !ct_eq(&check, &expected) {
         return Err(Error::WrongSecret);
     }
-    let (ciphertext, tag) = rest.split_at(len);
-    let mut tag_arr = [0u8; GCM_TAG_LEN];
-    tag_arr.copy_from_slice(tag);
-    let mut body = Zeroizing::new(ciphertext.to_vec());
-    let key = PROVIDER.sm4_gcm.new_key(state_key.as_ref())?;
-    key.open(&nonce, header, &mut body, &tag_arr).map_err(|_| Error::StateTampered)?;
+    let body = open_file(&state_key, PREFIX_LEN, file)?;
     let state = decode_state(&body)?;
-    Ok((Kdf { iterations, salt, check }, state_key, state))
+    Ok((Kdf { iterations, salt, check }, state_key, sessions_key, state))
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory: write, flush to
 /// disk, rename, flush the directory.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -568,12 +613,15 @@ mod tests {
     #[test]
     fn the_check_value_separates_secrets() {
         let salt = [3u8; SALT_LEN];
-        let (k1, c1) = derive(b"secret one", &salt, 10);
-        let (k2, c2) = derive(b"secret two", &salt, 10);
+        let (k1, s1, c1) = derive(b"secret one", &salt, 10);
+        let (k2, s2, c2) = derive(b"secret two", &salt, 10);
         assert_ne!(c1, c2);
         assert_ne!(*k1, *k2);
-        // The check value is not the state key.
+        assert_ne!(*s1, *s2);
+        // The check value, the state key and the sessions key are all different.
         assert_ne!(&k1[..], &c1[..]);
+        assert_ne!(*k1, *s1);
+        assert_ne!(&s1[..], &c1[..]);
     }
 
     #[test]
