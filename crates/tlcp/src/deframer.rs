@@ -313,7 +313,7 @@ mod tests {
             assert!(deframer.buf.capacity() <= MessageDeframer::BUFFER_LIMIT, "{}", deframer.buf.capacity());
         }
         let held = deframer.buf.as_ptr();
-        let rec = deframer.pop().unwrap().unwrap();
+        let rec = deframer.pop().expect("frames").expect("complete");
         assert_eq!(rec.payload, payload);
         assert_eq!(rec.payload.as_ptr(), held, "the payload was copied");
         assert_eq!(deframer.buf.capacity(), 0);
@@ -321,9 +321,9 @@ mod tests {
         let mut two = record(23, b"first");
         two.extend_from_slice(&record(23, b"second"));
         assert_eq!(deframer.push(&two), two.len());
-        assert_eq!(deframer.pop().unwrap().unwrap().payload, b"first");
-        assert_eq!(deframer.pop().unwrap().unwrap().payload, b"second");
-        assert_eq!(deframer.pop().unwrap(), None);
+        assert_eq!(deframer.pop().expect("frames").expect("complete").payload, b"first");
+        assert_eq!(deframer.pop().expect("frames").expect("complete").payload, b"second");
+        assert_eq!(deframer.pop(), Ok(None));
     }
 
     #[test]
