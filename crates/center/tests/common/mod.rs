@@ -41,7 +41,8 @@ impl TestPostgres {
         };
         let admin = PgConnectOptions::from_str(&url).unwrap_or_else(|e| panic!("{POSTGRES_URL}: {e}"));
         static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!("wearpay_t_{label}_{}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), now().0);
+        let name =
+            format!("wearpay_t_{label}_{}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), now().0);
         let mut conn =
             admin.connect().await.unwrap_or_else(|e| panic!("PostgreSQL at {POSTGRES_URL} is unreachable: {e}"));
         conn.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
