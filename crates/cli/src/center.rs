@@ -281,6 +281,23 @@ struct SetPinArgs {
 enum MerchantCommand {
     /// Register a merchant, paid into a merchant account (made if --account is not given).
     Create(MerchantCreateArgs),
+    /// Set the merchant's webhook endpoint and make it a new signing secret, shown once.
+    Webhook(MerchantWebhookArgs),
+}
+
+#[derive(Debug, Args)]
+struct MerchantWebhookArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The merchant id.
+    #[arg(long)]
+    merchant: String,
+    /// Where its events go: https://… (http:// only with [webhooks] allow_http).
+    #[arg(long)]
+    url: String,
+    /// Write the secret to this new file (mode 0600) instead of standard output.
+    #[arg(long)]
+    secret_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -394,6 +411,30 @@ async fn run_async(args: CenterArgs) -> Result<ExitCode> {
             emit(a.config.json, json!({"merchant": merchant.id.as_str(), "account": account.0}), || {
                 format!("merchant {} \"{}\" paid into account {}", merchant.id, a.name, account.0)
             });
+            Ok(ExitCode::SUCCESS)
+        }
+        CenterCommand::Merchant(MerchantCommand::Webhook(a)) => {
+            let center = open(&a.config).await?;
+            let merchant = MerchantId::new(&a.merchant)?;
+            // Checked before the secret is made, so that it is not lost to an existing file.
+            if let Some(path) = a.secret_out.as_ref().filter(|p| p.exists()) {
+                bail!("{} exists already", path.display());
+            }
+            let secret = center.configure_webhook(&merchant, &a.url, now()).await?;
+            let url = center.store().webhook_url(&merchant).await?.unwrap_or_default();
+            match &a.secret_out {
+                Some(path) => {
+                    files::write_new(path, format!("{}\n", secret.as_str()).as_bytes(), true)?;
+                    emit(a.config.json, json!({"merchant": a.merchant, "url": url, "secret_file": path}), || {
+                        format!("merchant {}: events go to {url}; secret written to {}", a.merchant, path.display())
+                    });
+                }
+                None => {
+                    emit(a.config.json, json!({"merchant": a.merchant, "url": url, "secret": secret.as_str()}), || {
+                        format!("{}\n(merchant {}: events go to {url}; shown once)", secret.as_str(), a.merchant)
+                    })
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         CenterCommand::Order(OrderCommand::Create(a)) => {

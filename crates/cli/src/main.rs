@@ -3,10 +3,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod alloc_count;
 mod bench;
 mod bench_payment;
 mod bridge;
 mod center;
+mod demo;
+mod fixture;
 mod load;
 mod pki;
 mod terminal;
@@ -22,6 +25,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole system in one process: pay in four modes, then what protects the user.
+    Demo(demo::DemoArgs),
     /// Certificates, keys, CSRs and CRLs (SM2 or RSA).
     Pki(pki::PkiArgs),
     /// TLCP (GB/T 38636) server and client, like `openssl s_server` and `s_client`.
@@ -40,6 +45,7 @@ enum Command {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Pki(args) => pki::run(args),
         Command::Tlcp(args) => tlcp::run(args),
         Command::Center(args) => center::run(args),

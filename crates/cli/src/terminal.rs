@@ -2,7 +2,9 @@
 //!
 //! The band's state lives in one directory: `se.state` (the software secure element,
 //! sealed under the device secret), `device.secret` (which stands for the secret a real
-//! band's hardware keeps; 0600) and `provisioning.txt` (what enrollment returned). It talks
+//! band's hardware keeps; 0600), `provisioning.txt` (what enrollment returned) and
+//! `tlcp.sessions` (the channel sessions the next command resumes, sealed like the state;
+//! a damaged one is set aside with a warning and costs one full handshake). It talks
 //! to the center through a bridge over the simulated BLE link (`--bridge ADDR`), or straight
 //! over TCP (`--center ADDR`) for testing.
 extern crate alloc;
@@ -17,19 +19,20 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use serde::Deserialize;
 use serde_json::json;
-use wearpay_center::http::ActivationCode;
-use wearpay_crypto::{KeyAlgorithm, Zeroizing, portable::PROVIDER};
+use wearpay_crypto::{KeyAlgorithm, Zeroizing};
 use wearpay_link::AirProfile;
 use wearpay_link::sim::{LinkConfig, SimPeripheral};
-use wearpay_pay::{BiometricMatch, MatcherId, Mode, OrderId, Outcome, Pan, Pin, Timestamp};
-use wearpay_pki::{Certificate, DistinguishedName, UnixTime, files};
+use wearpay_pay::{Mode, OrderId, Outcome, Pin};
+use wearpay_pki::UnixTime;
 use wearpay_terminal::{
-    Approval, ConsoleUi, PaymentOutcome, Provisioning, Scripted, ScriptedUi, SecureElement, SimulatedUser, SoftSe,
-    SystemClock, Terminal, UserInterface,
+    Approval, ConsoleUi, PaymentOutcome, Provisioning, Scripted, ScriptedUi, SealedSessionStore, SecureElement,
+    SimulatedUser, SoftSe, SystemClock, Terminal, UserInterface,
 };
-use wearpay_tlcp::session::MemorySessionStore;
+use wearpay_tlcp::msgs::AlertDescription;
+use wearpay_tlcp::session::SessionStore;
+
+use crate::fixture::{self, BAND_PROVISIONING_FILE, BAND_SECRET_FILE, BAND_STATE_FILE, now};
 
 /// `wearpay terminal …`
 #[derive(Debug, Args)]
@@ -154,158 +157,81 @@ struct ChangePinArgs {
     new: String,
 }
 
-const STATE_FILE: &str = "se.state";
-const SECRET_FILE: &str = "device.secret";
-const PROVISIONING_FILE: &str = "provisioning.txt";
+const SESSIONS_FILE: &str = "tlcp.sessions";
+/// How long the band offers a session after its full handshake: a center's default.
+const SESSION_LIFETIME: u64 = 3600;
 
 pub fn run(args: TerminalArgs) -> Result<ExitCode> {
     match args.command {
         TerminalCommand::Init(a) => init(&a),
         TerminalCommand::Pay(a) => pay(&a),
-        TerminalCommand::Settle(a) => with_band(&a, ScriptedUi::new([]), |band, t| {
+        TerminalCommand::Settle(a) => with_band(&a, ScriptedUi::new([]), |band, t, offered| {
             let recovery = band.resume_pending(t)?;
             if a.dir.json {
                 let settled: Vec<_> = recovery.settled.iter().map(outcome_json).collect();
                 let pending: Vec<_> = recovery.still_pending.iter().map(ToString::to_string).collect();
-                println!("{}", json!({"settled": settled, "still_pending": pending}));
+                let handshake = handshake_json(band, offered);
+                println!("{}", json!({"settled": settled, "still_pending": pending, "handshake": handshake}));
             } else {
                 recovery.settled.iter().for_each(|o| println!("{}", outcome_line(o)));
                 println!("{} settled, {} still pending", recovery.settled.len(), recovery.still_pending.len());
+                println!("{}", handshake_line(band, offered));
             }
             Ok(if recovery.still_pending.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }),
         TerminalCommand::Receipts(a) => receipts(&a),
-        TerminalCommand::Balance(a) => with_band(&a, ScriptedUi::new([]), |band, t| {
+        TerminalCommand::Balance(a) => with_band(&a, ScriptedUi::new([]), |band, t, offered| {
             let b = band.balance(t)?;
             if a.dir.json {
-                println!("{}", json!({"balance": b.balance.to_string()}));
+                println!("{}", json!({"balance": b.balance.to_string(), "handshake": handshake_json(band, offered)}));
             } else {
                 println!("balance {}", b.balance);
+                println!("{}", handshake_line(band, offered));
             }
             Ok(ExitCode::SUCCESS)
         }),
-        TerminalCommand::History(a) => with_band(&a, ScriptedUi::new([]), |band, t| {
+        TerminalCommand::History(a) => with_band(&a, ScriptedUi::new([]), |band, t, offered| {
             let h = band.history(t, 20)?;
             for e in &h.entries {
                 let amount = e.amount.display(e.currency);
                 println!("{} {:?} {} {} {}", e.at.0, e.kind, amount, e.currency, e.tx_id);
             }
+            println!("{}", handshake_line(band, offered));
             Ok(ExitCode::SUCCESS)
         }),
-        TerminalCommand::ChangePin(a) => with_band(&a.connect, ScriptedUi::new([]), |band, t| {
+        TerminalCommand::ChangePin(a) => with_band(&a.connect, ScriptedUi::new([]), |band, t, offered| {
             let outcome = band.change_pin(&Pin::new(&a.old)?, &Pin::new(&a.new)?, t)?;
             println!("PIN change: {}", outcome_name(outcome));
+            println!("{}", handshake_line(band, offered));
             Ok(if outcome.is_approved() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }),
     }
 }
 
-fn now() -> Timestamp {
-    Timestamp(UnixTime::now().secs())
-}
-
-/// The JSON `POST /v1/enroll` returns.
-#[derive(Debug, Deserialize)]
-struct Enrollment {
-    account: i64,
-    pan: String,
-    terminal_serial: String,
-    certificate_pem: String,
-    terminal_ca_chain_pem: Vec<String>,
-    root_pem: String,
-    center_ca_pem: String,
-    receipt_sign_pem: String,
-    pin_enc_pem: String,
-    server_name: String,
-}
-
-fn cert(pem_text: &str) -> Result<Certificate> {
-    Ok(Certificate::from_pem(pem_text.as_bytes())?)
-}
-
 fn init(a: &InitArgs) -> Result<ExitCode> {
-    let code = ActivationCode::parse(&a.activation)?;
-    if a.dir.join(STATE_FILE).exists() {
-        bail!("{} holds a band already", a.dir.display());
-    }
-    std::fs::create_dir_all(&a.dir).with_context(|| format!("making {}", a.dir.display()))?;
-    // The device secret stands for the one a real band's hardware keeps.
-    let mut secret = Zeroizing::new([0u8; 32]);
-    PROVIDER.fill_random(secret.as_mut())?;
-    let secret_hex = Zeroizing::new(hex::encode(secret.as_ref()));
-    files::write_new(a.dir.join(SECRET_FILE), secret_hex.as_bytes(), true)?;
-    let mut se = SoftSe::create(a.dir.join(STATE_FILE), secret_hex.as_bytes())?;
     let alg = match a.alg {
         Alg::Sm2 => KeyAlgorithm::Sm2,
         Alg::Rsa => KeyAlgorithm::Rsa(2048),
     };
-    let public = se.generate_key(alg)?;
-    let spki = wearpay_pki::keys::public_key_to_spki(&public)?;
-    // The proof binds the code to this key: a phone that swaps in its own CSR cannot make it.
-    let proof = code.proof(&PROVIDER, &spki);
-    let csr = se.csr(DistinguishedName::parse("CN=wearpay band")?, Some(&proof))?;
-
-    let url = format!("{}/v1/enroll", a.center_url.trim_end_matches('/'));
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut response = agent
-        .post(&url)
-        .send_json(json!({"activation_id": code.id(), "csr_pem": csr.to_pem()}))
-        .with_context(|| format!("reaching {url}"))?;
-    let status = response.status();
-    let body: serde_json::Value = response.body_mut().read_json().context("the center's answer is not JSON")?;
-    if !status.is_success() {
-        let message = body["error"]["message"].as_str().unwrap_or("refused");
-        bail!("enrollment refused ({status}): {message}");
-    }
-    let e: Enrollment = serde_json::from_value(body).context("the enrollment answer is incomplete")?;
-    let root = cert(&e.root_pem)?;
-    let provisioning = Provisioning {
-        band_certificate: cert(&e.certificate_pem)?,
-        band_chain: e.terminal_ca_chain_pem.iter().map(|p| cert(p)).collect::<Result<_>>()?,
-        // The bank's root is the trust anchor; enrollment over plain HTTP gives it to the
-        // band, which in production comes preinstalled (see THREAT_MODEL.md).
-        trust_anchors: vec![root],
-        center_chain: vec![cert(&e.center_ca_pem)?],
-        server_name: e.server_name,
-        receipt_certificate: cert(&e.receipt_sign_pem)?,
-        pin_certificate: cert(&e.pin_enc_pem)?,
-        pan: Pan::new(&e.pan)?,
-        account_label: format!("account {}", e.account),
-    };
-    provisioning.verify(&PROVIDER, now()).context("the center's certificates do not verify")?;
-    provisioning.save(a.dir.join(PROVISIONING_FILE))?;
+    let band = fixture::enroll_band(&a.dir, &a.activation, &a.center_url, alg)?;
+    let pan = band.provisioning.pan.as_str();
     println!(
         "{}: band {} enrolled to account {} (PAN ****{})",
         a.dir.display(),
-        e.terminal_serial,
-        e.account,
-        &e.pan[e.pan.len().saturating_sub(4)..]
+        band.serial,
+        band.account,
+        &pan[pan.len().saturating_sub(4)..]
     );
     Ok(ExitCode::SUCCESS)
 }
 
 fn open_se(dir: &Path) -> Result<SoftSe> {
     let secret = Zeroizing::new(
-        std::fs::read(dir.join(SECRET_FILE)).with_context(|| format!("{} is not a band directory", dir.display()))?,
+        std::fs::read(dir.join(BAND_SECRET_FILE))
+            .with_context(|| format!("{} is not a band directory", dir.display()))?,
     );
     let secret = secret.strip_suffix(b"\n").unwrap_or(&secret);
-    Ok(SoftSe::open(dir.join(STATE_FILE), secret)?)
-}
-
-/// What the simulated wearer does: unlocked a minute ago, worn since, a finger the matcher
-/// accepts (each can be turned off).
-fn wearer(not_worn: bool, wrong_finger: bool) -> Result<SimulatedUser> {
-    let t = now();
-    Ok(SimulatedUser {
-        button: true,
-        unlocked_at: Some(Timestamp(t.0.saturating_sub(60))),
-        worn_since_unlock: !not_worn,
-        biometric: Some(BiometricMatch {
-            matched: !wrong_finger,
-            matcher: MatcherId::new("sim-fingerprint")?,
-            score: if wrong_finger { 1_200 } else { 9_800 },
-        }),
-    })
+    Ok(SoftSe::open(dir.join(BAND_STATE_FILE), secret)?)
 }
 
 /// A `Read + Write` to the center: through the bridge's simulated BLE, or TCP.
@@ -361,22 +287,96 @@ fn connect(a: &ConnectArgs) -> Result<Transport> {
 
 type Band<U> = Terminal<SoftSe, U, SystemClock>;
 
-fn band<U: UserInterface>(dir: &Path, ui: U, user: SimulatedUser) -> Result<Band<U>> {
+/// The band, and the sessions it kept from earlier commands (it resumes them).
+fn band<U: UserInterface>(dir: &Path, ui: U, user: SimulatedUser) -> Result<(Band<U>, Arc<SealedSessionStore>)> {
     let mut se = open_se(dir)?;
     se.set_user(user);
-    let provisioning = Provisioning::load(dir.join(PROVISIONING_FILE), now().max(se.time_floor()))?;
-    let sessions = Arc::new(MemorySessionStore::new(4, 3600));
-    Ok(Terminal::new(se, ui, SystemClock, provisioning, sessions)?)
+    let provisioning = Provisioning::load(dir.join(BAND_PROVISIONING_FILE), now().max(se.time_floor()))?;
+    let at = UnixTime(now().max(se.time_floor()).0);
+    let (sessions, discarded) = SealedSessionStore::load(dir.join(SESSIONS_FILE), &se, SESSION_LIFETIME, at);
+    if let Some(why) = discarded {
+        // The file is a cache: the only cost is a full handshake.
+        eprintln!("wearpay: warning: the band's saved sessions are set aside ({why}); a full handshake follows");
+    }
+    let sessions = Arc::new(sessions);
+    Ok((Terminal::new(se, ui, SystemClock, provisioning, sessions.clone())?, sessions))
 }
 
 fn with_band(
     a: &ConnectArgs,
     ui: ScriptedUi,
-    f: impl FnOnce(&mut Band<ScriptedUi>, Transport) -> Result<ExitCode>,
+    f: impl FnOnce(&mut Band<ScriptedUi>, Transport, bool) -> Result<ExitCode>,
 ) -> Result<ExitCode> {
-    let mut b = band(&a.dir.dir, ui, wearer(false, false)?)?;
-    let t = connect(a)?;
-    f(&mut b, t)
+    let (mut b, sessions) = band(&a.dir.dir, ui, fixture::wearer(true, true)?)?;
+    keeping_sessions(&mut b, &sessions, a, f)
+}
+
+/// Runs `command` over a new connection (told whether a stored session is offered), then
+/// saves the band's sessions for the next command. A session the center would not resume
+/// is dropped when the command fails, and the failure says the resumption was refused.
+fn keeping_sessions<U: UserInterface>(
+    b: &mut Band<U>,
+    sessions: &SealedSessionStore,
+    a: &ConnectArgs,
+    command: impl FnOnce(&mut Band<U>, Transport, bool) -> Result<ExitCode>,
+) -> Result<ExitCode> {
+    let server_name = b.provisioning().server_name.clone();
+    let at = UnixTime(b.effective_time()?.0);
+    let offered = sessions.has_session(&server_name, at);
+    let result = connect(a).and_then(|t| command(b, t, offered));
+    let refused = offered && !b.last_handshake().is_some_and(|h| h.resumed);
+    if result.is_err() && refused {
+        sessions.remove(server_name.as_bytes());
+    }
+    if let Err(e) = sessions.save(UnixTime(b.effective_time().unwrap_or(now()).0)) {
+        eprintln!("wearpay: warning: the band's sessions were not saved: {e}");
+    }
+    match result {
+        Err(e) if refused => {
+            let why = if revoked(&e) {
+                "the center refused to resume the band's TLCP session, and refuses its certificate: \
+                 the band is revoked or suspended"
+            } else {
+                "the center refused to resume the band's TLCP session"
+            };
+            Err(e.context(why))
+        }
+        other => other,
+    }
+}
+
+/// Whether the center refused the band's certificate as revoked (or suspended).
+fn revoked(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        let tlcp = match cause.downcast_ref::<wearpay_terminal::Error>() {
+            Some(wearpay_terminal::Error::Channel(t)) => Some(t),
+            _ => cause.downcast_ref::<wearpay_tlcp::Error>(),
+        };
+        matches!(tlcp, Some(wearpay_tlcp::Error::AlertReceived(AlertDescription::CertificateRevoked)))
+    })
+}
+
+/// How the channel was opened, for `--json`.
+fn handshake_json<U: UserInterface>(b: &Band<U>, offered: bool) -> serde_json::Value {
+    match b.last_handshake() {
+        Some(h) => json!({
+            "kind": if h.resumed { "resumed" } else { "full" },
+            "resumed": h.resumed,
+            "suite": h.suite.to_string(),
+            "session_offered": offered,
+        }),
+        None => serde_json::Value::Null,
+    }
+}
+
+/// How the channel was opened, as a line.
+fn handshake_line<U: UserInterface>(b: &Band<U>, offered: bool) -> String {
+    match b.last_handshake() {
+        Some(h) if h.resumed => format!("handshake: resumed ({})", h.suite),
+        Some(h) if offered => format!("handshake: full ({}; the center did not resume the saved session)", h.suite),
+        Some(h) => format!("handshake: full ({})", h.suite),
+        None => String::from("handshake: none"),
+    }
 }
 
 fn pay(a: &PayArgs) -> Result<ExitCode> {
@@ -387,31 +387,36 @@ fn pay(a: &PayArgs) -> Result<ExitCode> {
         ModeArg::Biometric => Mode::Biometric,
         ModeArg::Confirm => Mode::Confirm,
     };
-    let user = wearer(a.not_worn, a.wrong_finger)?;
+    let user = fixture::wearer(!a.not_worn, !a.wrong_finger)?;
     if a.yes || a.pin.is_some() {
         let mut script = vec![Scripted::Press(if a.yes { Approval::Pressed } else { Approval::Declined })];
         if let Some(pin) = &a.pin {
             script.push(Scripted::Pin(pin.clone()));
         }
-        let mut b = band(&a.connect.dir.dir, ScriptedUi::new(script), user)?;
-        finish_pay(&mut b, a, &order, mode)
+        let (mut b, sessions) = band(&a.connect.dir.dir, ScriptedUi::new(script), user)?;
+        keeping_sessions(&mut b, &sessions, &a.connect, |b, t, offered| finish_pay(b, t, offered, a, &order, mode))
     } else {
-        let mut b = band(&a.connect.dir.dir, ConsoleUi::new(), user)?;
-        finish_pay(&mut b, a, &order, mode)
+        let (mut b, sessions) = band(&a.connect.dir.dir, ConsoleUi::new(), user)?;
+        keeping_sessions(&mut b, &sessions, &a.connect, |b, t, offered| finish_pay(b, t, offered, a, &order, mode))
     }
 }
 
-fn finish_pay<U: UserInterface>(b: &mut Band<U>, a: &PayArgs, order: &OrderId, mode: Mode) -> Result<ExitCode> {
-    let t = connect(&a.connect)?;
+fn finish_pay<U: UserInterface>(
+    b: &mut Band<U>,
+    t: Transport,
+    offered: bool,
+    a: &PayArgs,
+    order: &OrderId,
+    mode: Mode,
+) -> Result<ExitCode> {
     let outcome = b.pay(order, mode, t)?;
     if a.connect.dir.json {
         let mut v = outcome_json(&outcome);
-        if let Some(h) = b.last_handshake() {
-            v["handshake"] = json!({"suite": format!("{:?}", h.suite), "resumed": h.resumed});
-        }
+        v["handshake"] = handshake_json(b, offered);
         println!("{v}");
     } else {
         println!("{}", outcome_line(&outcome));
+        println!("{}", handshake_line(b, offered));
     }
     Ok(if outcome.outcome.is_approved() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -443,7 +448,7 @@ fn outcome_json(o: &PaymentOutcome) -> serde_json::Value {
 }
 
 fn receipts(a: &DirArgs) -> Result<ExitCode> {
-    let b = band(&a.dir, ScriptedUi::new([]), SimulatedUser::default())?;
+    let (b, _) = band(&a.dir, ScriptedUi::new([]), SimulatedUser::default())?;
     let list = b.receipts()?;
     if a.json {
         println!("{}", serde_json::Value::Array(list.iter().map(outcome_json).collect()));

@@ -4,49 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::std_instead_of_core)]
 
 mod common;
-use common::{Process, json, ok, wearpay};
-use std::io::{BufRead, BufReader};
+use common::{addr_in, json, ok, spawn, wearpay};
 use std::path::Path;
-use std::process::{Command, Stdio};
-
-/// Starts `wearpay args` and returns it with the first `lines` lines it prints on `stream`.
-fn spawn(dir: &Path, args: &[&str], lines: usize, on_stderr: bool) -> (Process, Vec<String>) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wearpay"));
-    cmd.current_dir(dir).args(args).stdin(Stdio::null());
-    if on_stderr {
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    } else {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut reader: Box<dyn BufRead + Send> = if on_stderr {
-        Box::new(BufReader::new(child.stderr.take().unwrap()))
-    } else {
-        Box::new(BufReader::new(child.stdout.take().unwrap()))
-    };
-    let mut out = Vec::new();
-    for _ in 0..lines {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        out.push(line);
-    }
-    // Keep draining, so that the process never blocks on a full pipe.
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
-            sink.clear();
-        }
-    });
-    (Process(child), out)
-}
-
-fn addr_in(line: &str) -> String {
-    line.split_whitespace()
-        .map(|w| w.trim_start_matches("http://").trim_end_matches(','))
-        .find(|w| w.starts_with("127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string()
-}
 
 fn balance(dir: &Path, account: &str) -> String {
     let v = json(dir, &["center", "account", "show", "--config", "c/center.toml", "--account", account, "--json"]);
