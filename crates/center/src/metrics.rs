@@ -10,7 +10,7 @@
 //! | `wearpay_channel_connections` | gauge | | terminal connections open now |
 //! | `wearpay_handshakes_in_flight` | gauge | | handshakes running now |
 //! | `wearpay_handshakes_rejected_total` | counter | `reason` = `cap`, `rate` | connections closed before their handshake (see [`crate::channel`]) |
-//! | `wearpay_queue_depth` | gauge | `queue` | work waiting: `handshake_permit` (connections waiting for a handshake slot), `audit_unsealed` (audit entries not yet under a signed checkpoint), and whatever else registers with [`Metrics::set_queue_depth_source`] |
+//! | `wearpay_queue_depth` | gauge | `queue` | work waiting: `handshake_permit` (connections waiting for a handshake slot), `audit_unsealed` (audit entries not yet under a signed checkpoint), `webhooks_pending` (merchant events not yet delivered), and whatever else registers with [`Metrics::set_queue_depth_source`] |
 //!
 //! A handshake that did not complete counts as `kind="full"`: whether a session would have
 //! been resumed is only known at its end. Its outcome is `refused` when the center refused

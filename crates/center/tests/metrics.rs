@@ -302,6 +302,8 @@ async fn metrics_count_handshakes_payments_and_queues() {
     let tea = order(&env.center, &shop, "O-1").await;
     let band = enroll(&env.center, shop.payer).await;
     let client = band.client(&env.center);
+    // A merchant endpoint nobody answers (the discard port): its events stay queued.
+    env.center.configure_webhook(&shop.merchant, "https://127.0.0.1:9/hook", now()).await.unwrap();
 
     // Nothing yet, and every series an alert needs is there at zero.
     let m = env.metrics().await;
@@ -346,6 +348,9 @@ async fn metrics_count_handshakes_payments_and_queues() {
     let audit = env.center.store().audit_status().await.unwrap();
     assert!(audit.unsealed() >= 6, "{audit:?}");
     assert_eq!(m.value("wearpay_queue_depth", &[("queue", "audit_unsealed")]), audit.unsealed() as f64);
+    // The approved payment's event waits for a receiver that does not answer.
+    assert_eq!(env.center.store().pending_webhooks().await.unwrap(), 1);
+    assert_eq!(m.value("wearpay_queue_depth", &[("queue", "webhooks_pending")]), 1.0);
 
     // A connection that sends half a hello and goes: failed. A suspended band: refused.
     let mut raw = TcpStream::connect(env.channel).await.unwrap();

@@ -168,6 +168,11 @@ impl Center {
             let store = audit_store.clone();
             async move { store.audit_status().await.ok().map(|s| s.unsealed()) }
         });
+        let webhook_store = store.clone();
+        metrics.set_queue_depth_source("webhooks_pending", move || {
+            let store = webhook_store.clone();
+            async move { store.pending_webhooks().await.ok() }
+        });
         Ok(Self {
             config,
             provider,
