@@ -135,3 +135,33 @@ fn receipts_serial(dir: &Path, account: &str) -> String {
     let v = json(dir, &["center", "terminal", "list", "--config", "c/center.toml", "--account", account, "--json"]);
     v[0]["serial"].as_str().unwrap().to_string()
 }
+
+/// Every command line the README shows is one the binary takes: its subcommand exists and
+/// each of its flags is in that subcommand's help, so the README cannot drift from the code.
+#[test]
+fn the_readme_commands_exist() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    let mut in_shell = false;
+    for line in readme.lines().map(str::trim) {
+        if line.starts_with("```") {
+            in_shell = line == "```sh";
+            continue;
+        }
+        if !in_shell || !line.starts_with("wearpay ") {
+            continue;
+        }
+        let line = line.split(" #").next().unwrap().trim_end_matches('&').trim();
+        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let command: Vec<&str> = words.iter().copied().take_while(|w| !w.starts_with('-')).collect();
+        let mut args = command.clone();
+        args.push("--help");
+        let help = ok(tmp.path(), &args);
+        for flag in words.iter().filter(|w| w.starts_with("--")) {
+            assert!(help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")), "{line}: no {flag}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 25, "only {checked} README commands found");
+}
