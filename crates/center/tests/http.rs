@@ -4,6 +4,7 @@
 //! report and the CRL it regenerates, and the OpenAPI document against the router.
 #![allow(clippy::unwrap_used, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
+#[macro_use]
 mod common;
 use common::{TestPostgres, now};
 
@@ -215,25 +216,6 @@ impl Shop {
         store.commit_payment(&record, at, |_| Ok::<_, Infallible>(b"response".to_vec())).await.unwrap();
         tx_id
     }
-}
-
-/// Runs each named `async fn(Env)` on SQLite and on PostgreSQL, as `NAME::sqlite` and
-/// `NAME::postgres`.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Env::on(false).await.unwrap()).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(env) = super::Env::on(true).await {
-                    super::$name(env).await;
-                }
-            }
-        }
-    )*};
 }
 
 on_both!(

@@ -12,6 +12,27 @@ use wearpay_pki::UnixTime;
 /// databases (`./test.sh` sets it up).
 const POSTGRES_URL: &str = "WEARPAY_TEST_POSTGRES";
 
+/// Runs each named `async fn(Env)` of the test file on SQLite and on PostgreSQL, as
+/// `NAME::sqlite` and `NAME::postgres`; the file's `Env::on(postgres)` makes the center
+/// (`None` when PostgreSQL is not configured: that half skips).
+#[allow(unused_macros)]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Env::on(false).await.unwrap()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(env) = super::Env::on(true).await {
+                    super::$name(env).await;
+                }
+            }
+        }
+    )*};
+}
+
 /// The system clock as a payment timestamp.
 pub fn now() -> Timestamp {
     Timestamp(UnixTime::now().secs())
