@@ -103,3 +103,19 @@ fn constants() {
     assert_eq!(limbs(FieldElement::MODULUS), p());
     assert_eq!(limbs(Scalar::MODULUS), n());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Halving in GF(p): odd and even values, 0, 1 and p − 1 among the edges of `value()`.
+    #[test]
+    fn field_halve(a in value()) {
+        let big = BigUint::from_bytes_be(&a) % p();
+        let x = FieldElement::from_be_bytes_reduced(&be32(&big));
+        let half = x.halve();
+        prop_assert_eq!(half.double(), x);
+        // 2⁻¹ = (p + 1) / 2.
+        let inv2 = (p() + 1u32) / 2u32;
+        prop_assert_eq!(half.to_be_bytes(), be32(&((&big * inv2) % p())));
+    }
+}

@@ -10,17 +10,36 @@
 //! final conditional subtractions are masked selections.
 use zeroize::Zeroize;
 
-/// `a + b + carry`, with the carry out (carries are 0 or 1).
+/// `a + b + carry`, with the carry out. Carries are `bool`s rather than words: LLVM then
+/// keeps them in the flags and emits one `adc` per limb instead of materialising each carry.
 #[inline(always)]
-const fn adc(a: u64, b: u64, carry: u64) -> (u64, u64) {
-    let t = (a as u128) + (b as u128) + (carry as u128);
-    (t as u64, (t >> 64) as u64)
+const fn adc(a: u64, b: u64, carry: bool) -> (u64, bool) {
+    let (s, c1) = a.overflowing_add(b);
+    let (s, c2) = s.overflowing_add(carry as u64);
+    (s, c1 | c2)
 }
 
-/// `a − b − borrow`, with the borrow out (borrows are 0 or all ones).
+/// `a − b − borrow`, with the borrow out (as for [`adc`]).
 #[inline(always)]
-const fn sbb(a: u64, b: u64, borrow: u64) -> (u64, u64) {
-    let t = (a as u128).wrapping_sub((b as u128) + ((borrow >> 63) as u128));
+const fn sbb(a: u64, b: u64, borrow: bool) -> (u64, bool) {
+    let (d, b1) = a.overflowing_sub(b);
+    let (d, b2) = d.overflowing_sub(borrow as u64);
+    (d, b1 | b2)
+}
+
+/// All ones if `bit`, else zero.
+#[inline(always)]
+const fn mask_of(bit: bool) -> u64 {
+    (bit as u64).wrapping_neg()
+}
+
+/// `a − b − borrow` with the borrow out as a mask (all ones or zero), taken from the high
+/// word of a 128-bit difference. Masks that select between secret values come from here
+/// rather than from [`mask_of`]: a mask LLVM can trace to a flag becomes a `cmov` on it,
+/// which the valgrind check in `ct/` reports, and it does not trace this form.
+#[inline(always)]
+const fn sbb_mask(a: u64, b: u64, borrow: bool) -> (u64, u64) {
+    let t = (a as u128).wrapping_sub((b as u128) + (borrow as u128));
     (t as u64, (t >> 64) as u64)
 }
 
@@ -43,29 +62,53 @@ pub(crate) const fn eq_mask(a: u64, b: u64) -> u64 {
     is_zero_mask(a ^ b)
 }
 
-/// The 512-bit product of two 256-bit numbers.
+/// `a·b` as (low, high) words.
+#[inline(always)]
+const fn mul_hi_lo(a: u64, b: u64) -> (u64, u64) {
+    let t = (a as u128) * (b as u128);
+    (t as u64, (t >> 64) as u64)
+}
+
+/// The 512-bit product of two 256-bit numbers, row by row: each row a_i·b is formed with
+/// its own carry chain and then added in with another, which leaves the multiplications
+/// free to overlap instead of chaining every product through the previous carry.
 #[inline(always)]
 const fn mul_wide(a: &[u64; 4], b: &[u64; 4]) -> [u64; 8] {
-    let (r0, c) = mac(0, a[0], b[0], 0);
-    let (r1, c) = mac(0, a[0], b[1], c);
-    let (r2, c) = mac(0, a[0], b[2], c);
-    let (r3, r4) = mac(0, a[0], b[3], c);
-
-    let (r1, c) = mac(r1, a[1], b[0], 0);
-    let (r2, c) = mac(r2, a[1], b[1], c);
-    let (r3, c) = mac(r3, a[1], b[2], c);
-    let (r4, r5) = mac(r4, a[1], b[3], c);
-
-    let (r2, c) = mac(r2, a[2], b[0], 0);
-    let (r3, c) = mac(r3, a[2], b[1], c);
-    let (r4, c) = mac(r4, a[2], b[2], c);
-    let (r5, r6) = mac(r5, a[2], b[3], c);
-
-    let (r3, c) = mac(r3, a[3], b[0], 0);
-    let (r4, c) = mac(r4, a[3], b[1], c);
-    let (r5, c) = mac(r5, a[3], b[2], c);
-    let (r6, r7) = mac(r6, a[3], b[3], c);
-    [r0, r1, r2, r3, r4, r5, r6, r7]
+    /// a_i·b as five limbs.
+    #[inline(always)]
+    const fn row(ai: u64, b: &[u64; 4]) -> [u64; 5] {
+        let (l0, h0) = mul_hi_lo(ai, b[0]);
+        let (l1, h1) = mul_hi_lo(ai, b[1]);
+        let (l2, h2) = mul_hi_lo(ai, b[2]);
+        let (l3, h3) = mul_hi_lo(ai, b[3]);
+        let (s1, c) = adc(l1, h0, false);
+        let (s2, c) = adc(l2, h1, c);
+        let (s3, c) = adc(l3, h2, c);
+        // a_i·b < 2^320: no carry out of the top limb.
+        [l0, s1, s2, s3, h3.wrapping_add(c as u64)]
+    }
+    /// acc + row·2^(64i), for the limbs i..i+5; the carry out goes into limb i + 5.
+    #[inline(always)]
+    const fn accumulate(acc: &mut [u64; 9], row: [u64; 5], i: usize) {
+        let (x0, c) = adc(acc[i], row[0], false);
+        let (x1, c) = adc(acc[i + 1], row[1], c);
+        let (x2, c) = adc(acc[i + 2], row[2], c);
+        let (x3, c) = adc(acc[i + 3], row[3], c);
+        let (x4, c) = adc(acc[i + 4], row[4], c);
+        acc[i] = x0;
+        acc[i + 1] = x1;
+        acc[i + 2] = x2;
+        acc[i + 3] = x3;
+        acc[i + 4] = x4;
+        acc[i + 5] = c as u64;
+    }
+    let r = row(a[0], b);
+    let mut acc = [r[0], r[1], r[2], r[3], r[4], 0, 0, 0, 0];
+    accumulate(&mut acc, row(a[1], b), 1);
+    accumulate(&mut acc, row(a[2], b), 2);
+    accumulate(&mut acc, row(a[3], b), 3);
+    // The product is below 2^512: acc[8] is zero.
+    [acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]]
 }
 
 /// The 512-bit square: the cross products once, doubled, plus the diagonal.
@@ -84,62 +127,59 @@ const fn square_wide(a: &[u64; 4]) -> [u64; 8] {
     let r3 = (r3 << 1) | (r2 >> 63);
     let r2 = (r2 << 1) | (r1 >> 63);
     let r1 = r1 << 1;
-    let (r0, c) = mac(0, a[0], a[0], 0);
-    let (r1, c) = adc(r1, 0, c);
-    let (r2, c) = mac(r2, a[1], a[1], c);
-    let (r3, c) = adc(r3, 0, c);
-    let (r4, c) = mac(r4, a[2], a[2], c);
-    let (r5, c) = adc(r5, 0, c);
-    let (r6, c) = mac(r6, a[3], a[3], c);
-    let (r7, _) = adc(r7, 0, c);
+    // The diagonal products are independent of each other: one carry chain adds them in.
+    let (d0, d1) = mac(0, a[0], a[0], 0);
+    let (d2, d3) = mac(0, a[1], a[1], 0);
+    let (d4, d5) = mac(0, a[2], a[2], 0);
+    let (d6, d7) = mac(0, a[3], a[3], 0);
+    let r0 = d0;
+    let (r1, c) = adc(r1, d1, false);
+    let (r2, c) = adc(r2, d2, c);
+    let (r3, c) = adc(r3, d3, c);
+    let (r4, c) = adc(r4, d4, c);
+    let (r5, c) = adc(r5, d5, c);
+    let (r6, c) = adc(r6, d6, c);
+    let (r7, _) = adc(r7, d7, c);
     [r0, r1, r2, r3, r4, r5, r6, r7]
 }
 
 /// Subtracts `m` from the 257-bit `(hi, r)` if the result is not negative: reduces a value
 /// below 2m into [0, m).
 #[inline(always)]
-const fn sub_if_ge(r: [u64; 4], hi: u64, m: &[u64; 4]) -> [u64; 4] {
-    let (w0, b) = sbb(r[0], m[0], 0);
+const fn sub_if_ge(r: [u64; 4], hi: bool, m: &[u64; 4]) -> [u64; 4] {
+    let (w0, b) = sbb(r[0], m[0], false);
     let (w1, b) = sbb(r[1], m[1], b);
     let (w2, b) = sbb(r[2], m[2], b);
     let (w3, b) = sbb(r[3], m[3], b);
-    let (_, keep) = sbb(hi, 0, b);
     // `keep` is all ones when (hi, r) < m: keep r, else take r − m.
+    let (_, keep) = sbb_mask(hi as u64, 0, b);
     [w0 ^ (keep & (w0 ^ r[0])), w1 ^ (keep & (w1 ^ r[1])), w2 ^ (keep & (w2 ^ r[2])), w3 ^ (keep & (w3 ^ r[3]))]
 }
 
 /// Montgomery reduction of a 512-bit `t` < m·2^256: t·2^−256 mod m.
 #[inline(always)]
 const fn montgomery_reduce(t: [u64; 8], m: &[u64; 4], m_inv: u64) -> [u64; 4] {
-    let k = t[0].wrapping_mul(m_inv);
-    let (_, c) = mac(t[0], k, m[0], 0);
-    let (r1, c) = mac(t[1], k, m[1], c);
-    let (r2, c) = mac(t[2], k, m[2], c);
-    let (r3, c) = mac(t[3], k, m[3], c);
-    let (r4, c2) = adc(t[4], c, 0);
-
-    let k = r1.wrapping_mul(m_inv);
-    let (_, c) = mac(r1, k, m[0], 0);
-    let (r2, c) = mac(r2, k, m[1], c);
-    let (r3, c) = mac(r3, k, m[2], c);
-    let (r4, c) = mac(r4, k, m[3], c);
-    let (r5, c2) = adc(t[5], c, c2);
-
-    let k = r2.wrapping_mul(m_inv);
-    let (_, c) = mac(r2, k, m[0], 0);
-    let (r3, c) = mac(r3, k, m[1], c);
-    let (r4, c) = mac(r4, k, m[2], c);
-    let (r5, c) = mac(r5, k, m[3], c);
-    let (r6, c2) = adc(t[6], c, c2);
-
-    let k = r3.wrapping_mul(m_inv);
-    let (_, c) = mac(r3, k, m[0], 0);
-    let (r4, c) = mac(r4, k, m[1], c);
-    let (r5, c) = mac(r5, k, m[2], c);
-    let (r6, c) = mac(r6, k, m[3], c);
-    let (r7, c2) = adc(t[7], c, c2);
-
-    sub_if_ge([r4, r5, r6, r7], c2, m)
+    /// One round: clears r0 by adding k·m (k = r0·m_inv); returns the three limbs above it and
+    /// the high word, which belongs to the next limb of t.
+    #[inline(always)]
+    const fn round(r0: u64, r1: u64, r2: u64, r3: u64, m: &[u64; 4], m_inv: u64) -> [u64; 4] {
+        let k = r0.wrapping_mul(m_inv);
+        let (_, c) = mac(r0, k, m[0], 0);
+        let (r1, c) = mac(r1, k, m[1], c);
+        let (r2, c) = mac(r2, k, m[2], c);
+        let (r3, c) = mac(r3, k, m[3], c);
+        [r1, r2, r3, c]
+    }
+    // Each round's high word goes into the next limb of t, with a one-bit carry beyond.
+    let [r1, r2, r3, h] = round(t[0], t[1], t[2], t[3], m, m_inv);
+    let (r4, c) = adc(t[4], h, false);
+    let [r2, r3, r4, h] = round(r1, r2, r3, r4, m, m_inv);
+    let (r5, c) = adc(t[5], h, c);
+    let [r3, r4, r5, h] = round(r2, r3, r4, r5, m, m_inv);
+    let (r6, c) = adc(t[6], h, c);
+    let [r4, r5, r6, h] = round(r3, r4, r5, r6, m, m_inv);
+    let (r7, c) = adc(t[7], h, c);
+    sub_if_ge([r4, r5, r6, r7], c, m)
 }
 
 /// Montgomery reduction specialised to p: with −p⁻¹ ≡ 1 (mod 2^64) each round's multiplier
@@ -147,31 +187,32 @@ const fn montgomery_reduce(t: [u64; 8], m: &[u64; 4], m_inv: u64) -> [u64; 4] {
 /// which takes shifts and subtractions instead of four multiplications.
 #[inline(always)]
 const fn montgomery_reduce_p(t: [u64; 8]) -> [u64; 4] {
-    /// One round on the five limbs (r0 is the limb being cleared): returns r1..r4 + k·(…)
+    /// One round on the five limbs (k is the limb being cleared): returns r1..r4 + k·(…)
     /// with the carry out.
     #[inline(always)]
-    const fn round(k: u64, r1: u64, r2: u64, r3: u64, r4: u64) -> (u64, u64, u64, u64, u64) {
+    const fn round(k: u64, r1: u64, r2: u64, r3: u64, r4: u64) -> (u64, u64, u64, u64, bool) {
         let (lo, hi) = (k << 32, k >> 32);
-        // v = [k, 0, 0, k] − [lo, hi, lo, hi] = k·(2^192 − 2^160 − 2^32 + 1), never negative.
-        let (v0, b) = sbb(k, lo, 0);
+        // v = [k, 0, 0, k] − [lo, hi, lo, hi] = k·(2^192 − 2^160 − 2^32 + 1), never negative;
+        // it does not depend on r, so only the additions below are on the critical path.
+        let (v0, b) = sbb(k, lo, false);
         let (v1, b) = sbb(0, hi, b);
         let (v2, b) = sbb(0, lo, b);
         let (v3, _) = sbb(k, hi, b);
-        let (r1, c) = adc(r1, v0, 0);
+        let (r1, c) = adc(r1, v0, false);
         let (r2, c) = adc(r2, v1, c);
         let (r3, c) = adc(r3, v2, c);
         let (r4, c) = adc(r4, v3, c);
         (r1, r2, r3, r4, c)
     }
     let (r1, r2, r3, r4, c) = round(t[0], t[1], t[2], t[3], t[4]);
-    let (r5, c2) = adc(t[5], c, 0);
+    let (r5, c2) = adc(t[5], 0, c);
     let (r2, r3, r4, r5, c) = round(r1, r2, r3, r4, r5);
-    let (r6, c2) = adc(t[6], c, c2);
+    let (r6, c2) = adc(t[6], c2 as u64, c);
     let (r3, r4, r5, r6, c) = round(r2, r3, r4, r5, r6);
-    let (r7, c2) = adc(t[7], c, c2);
+    let (r7, c2) = adc(t[7], c2 as u64, c);
     let (r4, r5, r6, r7, c) = round(r3, r4, r5, r6, r7);
-    let (hi, _) = adc(c2, c, 0);
-    sub_if_ge([r4, r5, r6, r7], hi, &P)
+    // The result is below 2p < 2^257, so at most one of the two carries is set.
+    sub_if_ge([r4, r5, r6, r7], c | c2, &P)
 }
 
 /// p, little-endian limbs.
@@ -179,7 +220,7 @@ const P: [u64; 4] = [0xffff_ffff_ffff_ffff, 0xffff_ffff_0000_0000, 0xffff_ffff_f
 
 #[inline(always)]
 const fn add_mod(a: &[u64; 4], b: &[u64; 4], m: &[u64; 4]) -> [u64; 4] {
-    let (r0, c) = adc(a[0], b[0], 0);
+    let (r0, c) = adc(a[0], b[0], false);
     let (r1, c) = adc(a[1], b[1], c);
     let (r2, c) = adc(a[2], b[2], c);
     let (r3, c) = adc(a[3], b[3], c);
@@ -188,12 +229,12 @@ const fn add_mod(a: &[u64; 4], b: &[u64; 4], m: &[u64; 4]) -> [u64; 4] {
 
 #[inline(always)]
 const fn sub_mod(a: &[u64; 4], b: &[u64; 4], m: &[u64; 4]) -> [u64; 4] {
-    let (r0, bw) = sbb(a[0], b[0], 0);
+    let (r0, bw) = sbb(a[0], b[0], false);
     let (r1, bw) = sbb(a[1], b[1], bw);
     let (r2, bw) = sbb(a[2], b[2], bw);
-    let (r3, bw) = sbb(a[3], b[3], bw);
+    let (r3, bw) = sbb_mask(a[3], b[3], bw);
     // Add m back under the borrow mask.
-    let (r0, c) = adc(r0, m[0] & bw, 0);
+    let (r0, c) = adc(r0, m[0] & bw, false);
     let (r1, c) = adc(r1, m[1] & bw, c);
     let (r2, c) = adc(r2, m[2] & bw, c);
     let (r3, _) = adc(r3, m[3] & bw, c);
@@ -203,11 +244,11 @@ const fn sub_mod(a: &[u64; 4], b: &[u64; 4], m: &[u64; 4]) -> [u64; 4] {
 /// All ones if `a < m`.
 #[inline(always)]
 const fn lt_mask(a: &[u64; 4], m: &[u64; 4]) -> u64 {
-    let (_, b) = sbb(a[0], m[0], 0);
+    let (_, b) = sbb(a[0], m[0], false);
     let (_, b) = sbb(a[1], m[1], b);
     let (_, b) = sbb(a[2], m[2], b);
     let (_, b) = sbb(a[3], m[3], b);
-    b
+    mask_of(b)
 }
 
 const fn limbs_from_be(bytes: &[u8; 32]) -> [u64; 4] {
@@ -279,7 +320,7 @@ macro_rules! montgomery_field {
             /// Reduces 32 big-endian bytes modulo the modulus (valid when the modulus
             /// exceeds 2^255, as both of SM2's do: one subtraction suffices).
             pub fn from_be_bytes_reduced(bytes: &[u8; 32]) -> Self {
-                let limbs = sub_if_ge(limbs_from_be(bytes), 0, &Self::MODULUS);
+                let limbs = sub_if_ge(limbs_from_be(bytes), false, &Self::MODULUS);
                 Self::from_canonical_limbs(limbs)
             }
 
@@ -393,7 +434,7 @@ macro_rules! montgomery_field {
             /// `self⁻¹` by Fermat's little theorem (0 maps to 0), in constant time.
             pub fn invert_generic(&self) -> Self {
                 let m = Self::MODULUS;
-                let (e0, b) = sbb(m[0], 2, 0);
+                let (e0, b) = sbb(m[0], 2, false);
                 let (e1, b) = sbb(m[1], 0, b);
                 let (e2, b) = sbb(m[2], 0, b);
                 let (e3, _) = sbb(m[3], 0, b);
@@ -472,6 +513,21 @@ impl FieldElement {
     }
 }
 
+impl FieldElement {
+    /// `self / 2`: adds p when the value is odd (masked), then shifts right by one bit.
+    #[inline(always)]
+    #[must_use]
+    pub fn halve(&self) -> Self {
+        let a = self.0;
+        let odd = (a[0] & 1).wrapping_neg();
+        let (r0, c) = adc(a[0], P[0] & odd, false);
+        let (r1, c) = adc(a[1], P[1] & odd, c);
+        let (r2, c) = adc(a[2], P[2] & odd, c);
+        let (r3, c) = adc(a[3], P[3] & odd, c);
+        Self([(r0 >> 1) | (r1 << 63), (r1 >> 1) | (r2 << 63), (r2 >> 1) | (r3 << 63), (r3 >> 1) | ((c as u64) << 63)])
+    }
+}
+
 impl Scalar {
     /// `self⁻¹` (0 maps to 0) by Fermat, x^(n−2), in constant time.
     #[must_use]
@@ -481,7 +537,7 @@ impl Scalar {
 
     /// Reduces an element of GF(p) modulo n (p < 2n, so at most one subtraction).
     pub(crate) fn from_field(x: &FieldElement) -> Self {
-        let limbs = sub_if_ge(x.to_canonical_limbs(), 0, &Self::MODULUS);
+        let limbs = sub_if_ge(x.to_canonical_limbs(), false, &Self::MODULUS);
         Self::from_canonical_limbs(limbs)
     }
 }

@@ -37,7 +37,7 @@ pub mod field;
 pub mod point;
 
 use field::Scalar;
-use point::{Affine, mul_base, mul_double_vartime, mul_point};
+use point::{Affine, Jacobian, mul_base, mul_double_vartime, mul_point};
 
 /// SM2 on this crate's arithmetic.
 #[derive(Debug, Clone, Copy, Default)]
@@ -312,9 +312,10 @@ impl Sm2 for Sm2Impl {
         let p = public_point(public)?;
         loop {
             let k = random_nonce(rng)?;
-            let c1 = mul_base(&k).to_affine_unchecked();
-            // k·P is finite: k ∈ [1, n − 1] and P has order n.
-            let x2y2 = xy_bytes(&mul_point(&k, &p).to_affine_unchecked());
+            // Both k·G and k·P are finite: k ∈ [1, n − 1] and G, P have order n. One
+            // inversion serves both.
+            let (c1, shared) = Jacobian::to_affine_pair_unchecked(&mul_base(&k), &mul_point(&k, &p));
+            let x2y2 = xy_bytes(&shared);
             let mut c2 = msg.to_vec();
             // An all-zero key stream means drawing k again (A5).
             if ct::declassify(xor_kdf(&x2y2, &mut c2)) != 0 {
