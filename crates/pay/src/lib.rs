@@ -43,6 +43,7 @@ mod money;
 pub mod pin;
 mod policy;
 mod reason;
+mod renewal;
 mod request;
 mod response;
 mod signed;
@@ -58,6 +59,7 @@ pub use money::{Amount, Currency, Money, SignedMoney};
 pub use pin::{EncipheredPin, Pan, Pin, PinBlock};
 pub use policy::{Limits, Policy};
 pub use reason::ReasonCode;
+pub use renewal::{MAX_CERTIFICATE_LEN, MAX_CHAIN, Renew, Renewed};
 pub use request::{
     HistoryQuery, MAX_HISTORY, OrderQuery, PAY_REQUEST_CONTEXT, PayRequest, PayRequestBuilder, PinChange, Request,
     TxStatusQuery,

@@ -99,6 +99,9 @@ reason_codes! {
     LimitDaily = 20, "limit_daily", "above the daily limit of this mode";
     /// The payer's balance (and overdraft) does not cover the amount.
     InsufficientFunds = 21, "insufficient_funds", "insufficient funds";
+    /// A renewal's certificate request is invalid or not for the key the channel
+    /// authenticated.
+    BadCsr = 40, "bad_csr", "the certificate request is invalid or not for this terminal's key";
     /// The message could not be decoded.
     Malformed = 100, "malformed", "the message is malformed";
     /// The message's protocol version is not supported.
@@ -107,6 +110,8 @@ reason_codes! {
     TooLarge = 102, "too_large", "the message is too large";
     /// The center failed; nothing was changed.
     Internal = 103, "internal", "internal error";
+    /// The center does not offer this request (a center without a terminal CA cannot renew).
+    NotSupported = 104, "not_supported", "the center does not offer this request";
 }
 
 impl fmt::Display for ReasonCode {

@@ -6,7 +6,7 @@ use wearpay_crypto::{CryptoProvider, PublicKey, SigningKey};
 
 use crate::{
     Amount, Counter, Currency, EncipheredPin, Error, Evidence, EvidenceRules, HistoryCursor, Mode, Money, Order,
-    OrderId, ReasonCode, SigAlg, Timestamp, TxId, VERSION,
+    OrderId, ReasonCode, Renew, SigAlg, Timestamp, TxId, VERSION,
     cbor::{self, MapReader, Reader, Writer, begin_message, close_message, open_message},
     signed::{check_signature_len, sign_message, verify_message, with_context},
 };
@@ -26,6 +26,7 @@ mod kind {
     pub const HISTORY: u64 = 5;
     pub const POLICY: u64 = 6;
     pub const PIN_CHANGE: u64 = 7;
+    pub const RENEW: u64 = 8;
 }
 
 /// Key numbers of a payment request.
@@ -405,6 +406,8 @@ pub enum Request {
     PolicyQuery,
     /// Type 7: change the PIN.
     PinChange(PinChange),
+    /// Type 8: a new certificate for the band's key.
+    Renew(Renew),
 }
 
 impl Request {
@@ -418,6 +421,7 @@ impl Request {
             Self::HistoryQuery(_) => kind::HISTORY,
             Self::PolicyQuery => kind::POLICY,
             Self::PinChange(_) => kind::PIN_CHANGE,
+            Self::Renew(_) => kind::RENEW,
         }
     }
 
@@ -453,6 +457,11 @@ impl Request {
                 p.old.encode(&mut w);
                 w.uint(4);
                 p.new.encode(&mut w);
+            }
+            Self::Renew(r) => {
+                r.validate()?;
+                begin_message(&mut w, kind, 1);
+                r.encode_fields(&mut w);
             }
         }
         w.finish()
@@ -491,6 +500,7 @@ impl Request {
                 let new = EncipheredPin::decode(r_)?;
                 Self::PinChange(PinChange { id, old, new })
             }
+            kind::RENEW => Self::Renew(Renew::decode_fields(r_, &mut m)?),
             other => return Err(Error::UnknownMessageType(other)),
         };
         close_message(r, m)?;

@@ -5,7 +5,7 @@ use wearpay_crypto::{CryptoProvider, PublicKey};
 
 use crate::{
     Amount, Currency, Description, Error, HistoryCursor, MAX_HISTORY, MerchantId, MerchantName, Mode, Money, OrderId,
-    PayRequest, Policy, ReasonCode, SignedMoney, TerminalSerial, Timestamp, TxId,
+    PayRequest, Policy, ReasonCode, Renewed, SignedMoney, TerminalSerial, Timestamp, TxId,
     cbor::{self, MapReader, Reader, Writer, begin_message, close_message, open_message},
     signed::{ORDER_CONTEXT, RECEIPT_CONTEXT, Signed, SignedPayload, sealed::Payload},
 };
@@ -20,6 +20,7 @@ mod kind {
     pub const POLICY: u64 = 21;
     pub const PIN_CHANGE: u64 = 22;
     pub const ERROR: u64 = 23;
+    pub const RENEWED: u64 = 24;
 }
 
 /// An order as the center holds it: what the band shows before the user presses.
@@ -506,6 +507,8 @@ pub enum Response {
         /// Why.
         reason: ReasonCode,
     },
+    /// Type 24: the band's new certificate.
+    Renewed(Renewed),
 }
 
 impl Response {
@@ -520,6 +523,7 @@ impl Response {
             Self::Policy(_) => kind::POLICY,
             Self::PinChange(_) => kind::PIN_CHANGE,
             Self::Error { .. } => kind::ERROR,
+            Self::Renewed(_) => kind::RENEWED,
         }
     }
 
@@ -575,6 +579,11 @@ impl Response {
                 begin_message(&mut w, kind, 1);
                 w.uint(2).uint(u64::from(reason.code()));
             }
+            Self::Renewed(r) => {
+                r.validate()?;
+                begin_message(&mut w, kind, Renewed::FIELDS);
+                r.encode_fields(&mut w);
+            }
         }
         w.finish()
     }
@@ -622,6 +631,7 @@ impl Response {
                     .ok_or(Error::invalid("reason code", "unknown"))?;
                 Self::Error { reason }
             }
+            kind::RENEWED => Self::Renewed(Renewed::decode_fields(r_, &mut m)?),
             other => return Err(Error::UnknownMessageType(other)),
         };
         close_message(r, m)?;

@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use wearpay_pay::{
-    Amount, Description, Error, MAX_MESSAGE_LEN, MerchantName, Mode, Order, OrderId, OrderQuery, Outcome, PayRequest,
-    PayResponse, ReasonCode, Request, Response, TxState, TxStatus,
+    Amount, Description, Error, MAX_CERTIFICATE_LEN, MAX_CHAIN, MAX_MESSAGE_LEN, MerchantName, Mode, Order, OrderId,
+    OrderQuery, Outcome, PayRequest, PayResponse, ReasonCode, Renew, Renewed, Request, Response, TxState, TxStatus,
 };
 
 fn encoded_requests() -> Vec<(&'static str, Vec<u8>)> {
@@ -45,10 +45,10 @@ fn every_response_round_trips() {
 #[test]
 fn requests_and_responses_do_not_mix() {
     for (name, bytes) in encoded_requests() {
-        assert!(matches!(Response::decode(&bytes), Err(Error::UnknownMessageType(1..=7))), "{name}");
+        assert!(matches!(Response::decode(&bytes), Err(Error::UnknownMessageType(1..=8))), "{name}");
     }
     for (name, bytes) in encoded_responses() {
-        assert!(matches!(Request::decode(&bytes), Err(Error::UnknownMessageType(16..=23))), "{name}");
+        assert!(matches!(Request::decode(&bytes), Err(Error::UnknownMessageType(16..=24))), "{name}");
     }
 }
 
@@ -61,6 +61,40 @@ fn golden_bytes() {
     assert_eq!(q.encode().unwrap(), [0xa3, 0x00, 0x01, 0x01, 0x01, 0x02, 0x62, b'A', b'1']);
     let e = Response::Error { reason: ReasonCode::TooLarge };
     assert_eq!(e.encode().unwrap(), [0xa3, 0x00, 0x01, 0x01, 0x17, 0x02, 0x18, 102]);
+    let r = Request::Renew(Renew { csr: vec![0x30, 0x00] });
+    assert_eq!(r.encode().unwrap(), [0xa3, 0x00, 0x01, 0x01, 0x08, 0x02, 0x42, 0x30, 0x00]);
+}
+
+#[test]
+fn renewal_sizes_are_bounded_both_ways() {
+    let renewed = |chain: Vec<Vec<u8>>, cert: Vec<u8>| {
+        Response::Renewed(Renewed {
+            certificate: cert,
+            chain,
+            receipt_certificate: vec![1; 10],
+            pin_certificate: vec![2; 10],
+        })
+    };
+    // Empty or oversize requests and certificates, and chains of 0 or 4, are refused.
+    for csr in [vec![], vec![0x30; MAX_CERTIFICATE_LEN + 1]] {
+        assert!(Request::Renew(Renew { csr }).encode().is_err());
+    }
+    assert!(renewed(vec![], vec![1; 10]).encode().is_err());
+    assert!(renewed(vec![vec![3; 10]; MAX_CHAIN + 1], vec![1; 10]).encode().is_err());
+    assert!(renewed(vec![vec![3; 10]], vec![]).encode().is_err());
+    assert!(renewed(vec![vec![3; 10]], vec![1; MAX_CERTIFICATE_LEN + 1]).encode().is_err());
+    // The decoder refuses them too: an empty CSR and an empty chain, made by hand.
+    let empty_csr = [0xa3, 0x00, 0x01, 0x01, 0x08, 0x02, 0x40];
+    assert!(matches!(Request::decode(&empty_csr), Err(Error::Invalid { .. })));
+    let ok = renewed(vec![vec![3; 10]], vec![1; 10]).encode().unwrap();
+    let at = ok.windows(3).position(|w| w == [0x03, 0x81, 0x4a]).unwrap();
+    let mut no_chain = ok[..at].to_vec();
+    no_chain.extend_from_slice(&[0x03, 0x80]);
+    no_chain.extend_from_slice(&ok[at + 3 + 10..]);
+    assert!(matches!(Response::decode(&no_chain), Err(Error::Invalid { .. })));
+    // A renewal is a request, its answer a response: never the other way.
+    assert!(Response::decode(&Request::Renew(Renew { csr: vec![0x30; 4] }).encode().unwrap()).is_err());
+    assert!(Request::decode(&ok).is_err());
 }
 
 #[test]
@@ -337,10 +371,12 @@ fn reason_codes_are_stable() {
         (19, "limit_per_tx"),
         (20, "limit_daily"),
         (21, "insufficient_funds"),
+        (40, "bad_csr"),
         (100, "malformed"),
         (101, "unsupported_version"),
         (102, "too_large"),
         (103, "internal"),
+        (104, "not_supported"),
     ];
     assert_eq!(ReasonCode::ALL.len(), expected.len());
     for (r, &(code, name)) in ReasonCode::ALL.iter().zip(expected) {

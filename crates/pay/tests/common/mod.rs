@@ -8,8 +8,8 @@ use wearpay_pay::{
     Amount, Balance, BiometricMatch, ConfirmText, Counter, Currency, Description, EntryKind, Evidence, History,
     HistoryCursor, HistoryEntry, HistoryQuery, MatcherId, MerchantId, MerchantName, Mode, Order, OrderId, OrderQuery,
     Outcome, Pan, PayRequest, PayRequestBuilder, PayResponse, Pin, PinBlock, PinChange, PinChangeResult, Policy, Press,
-    ReasonCode, Receipt, Request, Response, Signed, SignedMoney, TerminalSerial, Timestamp, TxId, TxState, TxStatus,
-    TxStatusQuery, WornAttestation, confirm_text,
+    ReasonCode, Receipt, Renew, Renewed, Request, Response, Signed, SignedMoney, TerminalSerial, Timestamp, TxId,
+    TxState, TxStatus, TxStatusQuery, WornAttestation, confirm_text,
 };
 
 pub const NOW: Timestamp = Timestamp(1_750_000_000);
@@ -180,6 +180,7 @@ pub fn requests(key: &dyn PrivateKey) -> Vec<(&'static str, Request)> {
         ("history page", Request::HistoryQuery(HistoryQuery { limit: 50, before: Some(HistoryCursor(1_000_000)) })),
         ("policy", Request::PolicyQuery),
         ("pin change", Request::PinChange(pin_change)),
+        ("renew", Request::Renew(Renew { csr: vec![0x30; 320] })),
     ]
 }
 
@@ -245,6 +246,15 @@ pub fn responses(key: &dyn PrivateKey) -> Vec<(&'static str, Response)> {
             Response::PinChange(PinChangeResult { id: tx(0x77), outcome: Outcome::Declined(ReasonCode::PinLocked) }),
         ),
         ("error", Response::Error { reason: ReasonCode::UnsupportedVersion }),
+        (
+            "renewed",
+            Response::Renewed(Renewed {
+                certificate: vec![0x30; 600],
+                chain: vec![vec![0x31; 500], vec![0x32; 480]],
+                receipt_certificate: vec![0x33; 610],
+                pin_certificate: vec![0x34; 620],
+            }),
+        ),
     ]
 }
 
