@@ -151,10 +151,17 @@ pub enum AuditKind {
     ActivationCodeRefused,
     /// An administrator set a merchant's webhook endpoint (and a new secret).
     WebhookConfigured,
+    /// A band asked for a new certificate for its key, and the center issued one.
+    TerminalRenewalIssued,
+    /// A band used its new certificate: it took over the terminal, whose old certificate
+    /// is revoked as superseded.
+    TerminalRenewed,
+    /// An operator rotated the center's channel keys and renewed its certificates.
+    KeysRotated,
 }
 
 impl AuditKind {
-    const SIMPLE: [(AuditKind, &'static str); 17] = [
+    const SIMPLE: [(AuditKind, &'static str); 20] = [
         (Self::PaymentApproved, "payment_approved"),
         (Self::Refund, "refund"),
         (Self::Deposit, "deposit"),
@@ -172,6 +179,9 @@ impl AuditKind {
         (Self::ActivationCodeUsed, "activation_code_used"),
         (Self::ActivationCodeRefused, "activation_code_refused"),
         (Self::WebhookConfigured, "webhook_configured"),
+        (Self::TerminalRenewalIssued, "terminal_renewal_issued"),
+        (Self::TerminalRenewed, "terminal_renewed"),
+        (Self::KeysRotated, "keys_rotated"),
     ];
     const DECLINED_PREFIX: &'static str = "payment_declined:";
 
@@ -484,6 +494,33 @@ impl Event {
         };
         let details = Details::new().text("from", from.as_str()).text("to", t.status.as_str());
         Self::new(kind, AuditActor::Admin, alloc::format!("terminal:{}", t.serial), details)
+    }
+
+    /// A new certificate (serial `new`, valid until `not_after`) issued to the band of
+    /// terminal `current` for the same key, at its request over the channel.
+    pub(crate) fn terminal_renewal_issued(current: &TerminalSerial, new: &TerminalSerial, not_after: u64) -> Self {
+        let details =
+            Details::new().text("new", new.to_string()).int("not_after", i64::try_from(not_after).unwrap_or(i64::MAX));
+        let subject = alloc::format!("terminal:{current}");
+        Self::new(AuditKind::TerminalRenewalIssued, AuditActor::Terminal(current.clone()), subject, details)
+    }
+
+    /// The band's first handshake with certificate `new` moved terminal `old` to it.
+    pub(crate) fn terminal_renewed(old: &TerminalSerial, new: &TerminalSerial) -> Self {
+        let details = Details::new().text("replaces", old.to_string());
+        Self::new(
+            AuditKind::TerminalRenewed,
+            AuditActor::Terminal(new.clone()),
+            alloc::format!("terminal:{new}"),
+            details,
+        )
+    }
+
+    /// The center's certificates replaced by `wearpay center rotate`: for each, its file
+    /// name and new serial.
+    pub(crate) fn keys_rotated(certificates: &[(&'static str, String)]) -> Self {
+        let details = certificates.iter().fold(Details::new(), |d, (name, serial)| d.text(name, serial.clone()));
+        Self::new(AuditKind::KeysRotated, AuditActor::Admin, alloc::string::String::from("center:keys"), details)
     }
 
     /// An administrator's PIN unlock.

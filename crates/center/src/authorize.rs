@@ -18,7 +18,7 @@ use alloc::{boxed::Box, string::String, sync::Arc, vec::Vec};
 use wearpay_crypto::{CryptoProvider, PublicKey, SigningKey};
 use wearpay_pay::{
     Amount, Balance, EntryKind, EvidenceRules, History, HistoryEntry, HistoryQuery, Order, Outcome, PayRequest,
-    PayResponse, PinChange, PinChangeResult, Policy, Proof, ReasonCode, Receipt, Request, Response, Signed,
+    PayResponse, PinChange, PinChangeResult, Policy, Proof, ReasonCode, Receipt, Renew, Request, Response, Signed,
     TerminalSerial, Timestamp, TxId, TxState, TxStatus,
 };
 
@@ -27,6 +27,7 @@ use crate::{
     TerminalStatus,
     error::BoxError,
     keystore::{self, KeyPurpose, KeyStore},
+    renewal::{CertificateIssuer, RenewRefusal},
 };
 
 /// What the authorizer is configured with (from the center's config file).
@@ -45,6 +46,7 @@ pub struct Authorizer {
     keys: Arc<dyn KeyStore>,
     provider: &'static CryptoProvider,
     config: AuthorizerConfig,
+    issuer: Option<Arc<dyn CertificateIssuer>>,
 }
 
 /// A refusal of a whole request, answered with [`Response::Error`].
@@ -58,7 +60,32 @@ impl Authorizer {
         provider: &'static CryptoProvider,
         config: AuthorizerConfig,
     ) -> Self {
-        Self { store, keys, provider, config }
+        Self { store, keys, provider, config, issuer: None }
+    }
+
+    /// With certificate renewal ([`Request::Renew`]) by `issuer`; without it, renewals are
+    /// refused `not_supported`.
+    pub fn with_issuer(mut self, issuer: Arc<dyn CertificateIssuer>) -> Self {
+        self.issuer = Some(issuer);
+        self
+    }
+
+    /// Moves a terminal to its renewed certificate `serial` on that certificate's first
+    /// handshake ([`Store::promote_renewal`]) and republishes the CRL, which now lists the
+    /// certificate it superseded. A CRL that cannot be written is logged: the registry, which
+    /// the channel checks, already refuses the old certificate.
+    pub async fn promote_renewal(
+        &self,
+        serial: &TerminalSerial,
+        now: Timestamp,
+    ) -> Result<Option<crate::renewal::Promotion>, Error> {
+        let Some(issuer) = &self.issuer else { return Ok(None) };
+        let Some(promotion) = self.store.promote_renewal(serial, now).await? else { return Ok(None) };
+        let revoked = self.store.revoked_certificates().await?;
+        if let Err(e) = issuer.publish_crl(&revoked, now) {
+            tracing::error!(error = %e, "the CRL could not be republished after a renewal");
+        }
+        Ok(Some(promotion))
     }
 
     /// The configuration.
@@ -98,6 +125,7 @@ impl Authorizer {
             Request::HistoryQuery(q) => self.history(&serial, q).await,
             Request::PolicyQuery => Ok(Response::Policy(self.config.policy.clone())),
             Request::PinChange(c) => self.pin_change(&serial, &c, now).await,
+            Request::Renew(r) => self.renew(&serial, peer_key, &r, now).await,
             _ => Err(ReasonCode::Malformed),
         };
         match answer {
@@ -128,7 +156,8 @@ impl Authorizer {
         let bytes = req.encode();
         // 1. The transaction id: a retry gets the stored answer, byte for byte.
         if let Some(stored) = self.store.lookup_tx(req.tx_id()).await? {
-            if stored.request == bytes && stored.terminal == *serial {
+            // A retry may come after the band renewed its certificate: still the same band.
+            if stored.request == bytes && self.store.same_band(&stored.terminal, serial).await? {
                 return Ok(stored.response);
             }
             return self.unrecorded_decline(serial, req, ReasonCode::DuplicateConflict, now);
@@ -320,15 +349,51 @@ impl Authorizer {
 
     async fn tx_status(&self, serial: &TerminalSerial, tx_id: TxId) -> Result<Response, Refusal> {
         self.active_terminal(serial).await?;
-        let state = match self.store.lookup_tx(&tx_id).await.map_err(internal)? {
-            // Another terminal's transaction is not this one's business.
-            Some(stored) if stored.terminal == *serial => match Response::decode(&stored.response) {
-                Ok(Response::Pay(p)) => TxState::Done(p),
-                _ => return Err(ReasonCode::Internal),
-            },
+        let stored = self.store.lookup_tx(&tx_id).await.map_err(internal)?;
+        let state = match stored {
+            // Another terminal's transaction is not this one's business (this band's before a
+            // renewal is).
+            Some(stored) if self.store.same_band(&stored.terminal, serial).await.map_err(internal)? => {
+                match Response::decode(&stored.response) {
+                    Ok(Response::Pay(p)) => TxState::Done(p),
+                    _ => return Err(ReasonCode::Internal),
+                }
+            }
             _ => TxState::Unknown,
         };
         Ok(Response::TxStatus(TxStatus { tx_id, state }))
+    }
+
+    /// A new certificate for the band's key (see [`crate::renewal`]): only for an active
+    /// terminal, only for the key the channel authenticated, with the registry's subject.
+    async fn renew(
+        &self,
+        serial: &TerminalSerial,
+        peer_key: &PublicKey,
+        req: &Renew,
+        now: Timestamp,
+    ) -> Result<Response, Refusal> {
+        let issuer = self.issuer.as_ref().ok_or(ReasonCode::NotSupported)?;
+        let terminal = self.active_terminal(serial).await?;
+        let issued = match issuer.renew(&req.csr, peer_key, &terminal.certificate, now) {
+            Ok(issued) => issued,
+            Err(RenewRefusal::BadCsr(why)) => {
+                tracing::warn!(terminal = %serial, why, "renewal refused");
+                return Err(ReasonCode::BadCsr);
+            }
+            Err(e) => {
+                tracing::error!(terminal = %serial, error = %e, "renewal failed");
+                return Err(ReasonCode::Internal);
+            }
+        };
+        let certificate = issued.renewed.certificate.clone();
+        match self.store.record_renewal(serial, &issued.serial, certificate, issued.not_after, now).await {
+            Ok(()) => {}
+            Err(Error::TerminalRevoked) => return Err(ReasonCode::TerminalRevoked),
+            Err(e) => return Err(internal(e)),
+        }
+        tracing::info!(terminal = %serial, new = %issued.serial, "renewed certificate issued");
+        Ok(Response::Renewed(issued.renewed))
     }
 
     async fn balance(&self, serial: &TerminalSerial, now: Timestamp) -> Result<Response, Refusal> {

@@ -405,14 +405,28 @@ async fn connection(
 
 /// Whether the terminal is active in the store, updating the deny list; a store error
 /// counts as active here (the authorizer answers `internal` if the store stays down).
+///
+/// A certificate the registry does not know may be a band's renewed one on its first
+/// handshake: it is promoted then (see [`crate::renewal`]), and the certificate it
+/// supersedes is refused from here on.
 async fn active(authorizer: &Authorizer, config: &ChannelConfig, serial: &[u8]) -> bool {
-    let status = match &config.registry {
-        Some(registry) => registry.refresh(authorizer.store(), serial).await,
-        None => match TerminalSerial::new(serial) {
-            Ok(key) => authorizer.store().terminal(&key).await.map(|t| t.map(|t| t.status)),
-            Err(_) => Ok(None),
-        },
-    };
+    let mut status = registry_status(authorizer, config, serial).await;
+    if matches!(status, Ok(None))
+        && let Ok(key) = TerminalSerial::new(serial)
+    {
+        status = match authorizer.promote_renewal(&key, (config.clock)()).await {
+            Ok(Some(promotion)) => {
+                if let Some(registry) = &config.registry {
+                    registry.set_status(promotion.replaced.as_bytes(), TerminalStatus::Revoked);
+                    registry.set_status(serial, promotion.terminal.status);
+                }
+                Ok(Some(promotion.terminal.status))
+            }
+            // Not a renewal, or another process promoted it first: the registry has the answer.
+            Ok(None) => registry_status(authorizer, config, serial).await,
+            Err(e) => Err(e),
+        };
+    }
     match status {
         Ok(Some(status)) => status == TerminalStatus::Active,
         Ok(None) => false,
@@ -420,6 +434,20 @@ async fn active(authorizer: &Authorizer, config: &ChannelConfig, serial: &[u8]) 
             tracing::warn!(error = %e, "registry read failed");
             true
         }
+    }
+}
+
+async fn registry_status(
+    authorizer: &Authorizer,
+    config: &ChannelConfig,
+    serial: &[u8],
+) -> Result<Option<TerminalStatus>, crate::Error> {
+    match &config.registry {
+        Some(registry) => registry.refresh(authorizer.store(), serial).await,
+        None => match TerminalSerial::new(serial) {
+            Ok(key) => authorizer.store().terminal(&key).await.map(|t| t.map(|t| t.status)),
+            Err(_) => Ok(None),
+        },
     }
 }
 

@@ -25,7 +25,8 @@
 //! Calls may block (an HSM round trip, or the public-key operation itself): async callers
 //! should run them on a blocking thread.
 //!
-//! Not yet here: key rotation.
+//! The channel keys rotate ([`FileKeyStore::rotate_key`], `wearpay center rotate`); the
+//! receipt and PIN keys are held by every band, so their certificates are renewed instead.
 extern crate alloc;
 
 use alloc::{boxed::Box, string::String, sync::Arc, vec::Vec};
@@ -120,7 +121,7 @@ pub enum Error {
     WrongPurpose {
         /// The purpose asked for.
         purpose: KeyPurpose,
-        /// The role asked for: `signing`, `decrypting` or `public`.
+        /// The role asked for: `signing`, `decrypting`, `public` or `rotated`.
         role: &'static str,
     },
     /// An enciphered PIN was refused: its envelope did not decrypt with the PIN key (the
@@ -690,6 +691,53 @@ impl FileKeyStore {
         }
         sync_dir(dir);
         Ok(SigningKey::public_key(&*key))
+    }
+
+    /// Replaces the key pair of `purpose` with a new one of the same algorithm, under the
+    /// same password (checked first) and `iterations`: the rotation of the channel keys.
+    /// The previous file moves to `retired/` beside the others, named with `stamp`, and is
+    /// kept: processes still running hold that key until they restart. Returns the new
+    /// public key, for its certificate, and where the old file went.
+    ///
+    /// Only the channel keys rotate this way: a receipt or PIN key is held by every band
+    /// ([`Error::WrongPurpose`] for any other purpose).
+    pub fn rotate_key(
+        dir: impl AsRef<Path>,
+        password: &[u8],
+        purpose: KeyPurpose,
+        provider: &CryptoProvider,
+        iterations: u32,
+        stamp: u64,
+    ) -> Result<(PublicKey, PathBuf), Error> {
+        if !matches!(purpose, KeyPurpose::ChannelSign | KeyPurpose::ChannelEnc) {
+            return Err(Error::WrongPurpose { purpose, role: "rotated" });
+        }
+        if !(MIN_PBKDF2_ITERATIONS..=keys::MAX_PBKDF2_ITERATIONS).contains(&iterations) {
+            return Err(Error::InvalidIterations(iterations));
+        }
+        let dir = dir.as_ref();
+        let path = dir.join(purpose.file_name());
+        let current = load_key_file(provider, &path, purpose, password)?;
+        let key = keys::generate_key(provider, SigningKey::public_key(&*current).algorithm()).map_err(Error::Key)?;
+        let pem = keys::private_key_to_pem(provider, &*key, Some((password, &key_encryption(iterations))))
+            .map_err(Error::Key)?;
+        // The new key is durable under a temporary name before the old one moves, so that a
+        // crash leaves either key in place, never neither.
+        let fresh = dir.join(alloc::format!("{}.new", purpose.file_name()));
+        let _ = fs::remove_file(&fresh);
+        write_secret_file(&fresh, &Zeroizing::new(pem.as_bytes().to_vec()))?;
+        let retired_dir = dir.join("retired");
+        create_dir(&retired_dir)?;
+        let retired = retired_dir.join(alloc::format!("{}.{stamp}", purpose.file_name()));
+        if retired.exists() {
+            let _ = fs::remove_file(&fresh);
+            return Err(Error::AlreadyExists { path: retired });
+        }
+        fs::rename(&path, &retired).map_err(|e| io_error(&path, e))?;
+        fs::rename(&fresh, &path).map_err(|e| io_error(&fresh, e))?;
+        sync_dir(&retired_dir);
+        sync_dir(dir);
+        Ok((SigningKey::public_key(&*key), retired))
     }
 
     fn assemble(

@@ -54,6 +54,7 @@ pub mod metrics;
 pub mod node;
 mod payment;
 mod refund;
+pub mod renewal;
 pub mod sessions;
 mod store;
 mod types;

@@ -662,7 +662,7 @@ fn order_from(r: &Row) -> Result<StoredOrder, Error> {
 const TERMINAL_SELECT: &str = "SELECT serial, account_id, status, last_counter, certificate, enrolled_at, \
      status_changed_at FROM terminals WHERE serial = $1";
 
-async fn terminal_in(tx: &mut Tx, key: &str) -> Result<Option<Terminal>, Error> {
+pub(crate) async fn terminal_in(tx: &mut Tx, key: &str) -> Result<Option<Terminal>, Error> {
     tx.optional(TERMINAL_SELECT, args![key]).await?.map(|r| terminal_from(&r)).transpose()
 }
 

@@ -271,3 +271,76 @@ async fn existing_cas_are_used_and_their_password_read_from_its_source() {
     let issuer = files::read_certificate(first.path().join("pki/center-ca/ca.crt")).unwrap();
     assert_eq!(center.certificate(KeyPurpose::ChannelSign).unwrap().issuer(), issuer.subject());
 }
+
+/// `rotate`: new channel keys and certificates, receipt and PIN certificates renewed for the
+/// same keys, everything previous kept under `retired/`. A process still on the old keys
+/// and one started after the rotation both serve the same band, which trusts the root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_rolls_the_channel_keys_with_an_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = Arc::new(new_center(dir.path()).await);
+    let payer = before.store().create_account(NewAccount::customer("Alice", Currency::CNY), now()).await.unwrap().id;
+    let band_key: Arc<dyn PrivateKey> = generate_key(&PROVIDER, KeyAlgorithm::Sm2).unwrap().into();
+    let csr = CsrBuilder::new(DistinguishedName::parse("CN=band").unwrap()).sign(&PROVIDER, &*band_key).unwrap();
+    let (_, cert) = before.enroll_terminal(&csr, payer, "band", now()).await.unwrap();
+
+    let config = CenterConfig::load(&dir.path().join("center.toml")).unwrap();
+    let report = wearpay_center::node::rotate_with_iterations(&config, &PROVIDER, UnixTime::now(), 1_000).unwrap();
+    assert_eq!(report.certificates.len(), 4);
+    for rotated in &report.certificates {
+        let old = before.certificate(rotated.purpose).unwrap();
+        let new = &rotated.certificate;
+        assert_eq!(rotated.replaces, old.serial_hex());
+        assert_ne!(new.serial(), old.serial());
+        assert_eq!(new.subject(), old.subject());
+        assert_eq!(rotated.new_key, new.public_key().unwrap() != old.public_key().unwrap(), "{}", rotated.purpose);
+        assert!(new.not_after().secs() <= UnixTime::now().secs() + 90 * 86_400);
+    }
+    let new_keys: Vec<KeyPurpose> = report.certificates.iter().filter(|r| r.new_key).map(|r| r.purpose).collect();
+    assert_eq!(new_keys, [KeyPurpose::ChannelSign, KeyPurpose::ChannelEnc]);
+    assert_eq!(report.retired.len(), 6);
+    assert!(report.retired.iter().all(|p| p.exists()), "{:?}", report.retired);
+
+    let after = Arc::new(Center::open(config.clone()).await.unwrap());
+    assert_ne!(
+        after.certificate(KeyPurpose::ChannelSign).unwrap().public_key().unwrap(),
+        before.certificate(KeyPurpose::ChannelSign).unwrap().public_key().unwrap()
+    );
+    // The band's own configuration does not change: both processes serve it.
+    for center in [before, after] {
+        let listener = center.bind().await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let c = center.clone();
+        let server = tokio::spawn(async move {
+            c.serve(listener, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        let client = Arc::new(ClientConfig {
+            provider: PROVIDER,
+            suites: DEFAULT_SUITES.to_vec(),
+            profile: Profile::Seed,
+            sign_key: band_key.clone(),
+            cert_chain: vec![
+                CertificateDer(cert.as_der().to_vec()),
+                CertificateDer(center.terminal_ca().certificate().as_der().to_vec()),
+            ],
+            verifier: Arc::new(PkiServerVerifier::new(PROVIDER, vec![center.root().clone()], vec![])),
+            server_name: center.config().channel.server_name.clone(),
+            session_store: Arc::new(MemorySessionStore::new(4, 3600)),
+            max_fragment_length: None,
+            offer_session_ticket: false,
+        });
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let mut tls = TokioStream::new(ClientConnection::new(client, system_time()).unwrap(), tcp);
+        tls.handshake().await.unwrap();
+        let Response::Balance(b) = exchange(&mut tls, &Request::BalanceQuery.encode().unwrap()).await else {
+            panic!("no balance")
+        };
+        assert_eq!(b.balance.minor, 0);
+        stop.send(()).unwrap();
+        server.await.unwrap();
+    }
+}

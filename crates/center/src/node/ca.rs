@@ -6,14 +6,14 @@
 //! `ca.key`, `chain.pem`, `crlnumber`), so operators can inspect it with the same commands.
 extern crate alloc;
 
-use alloc::{boxed::Box, format, string::String, vec::Vec};
+use alloc::{boxed::Box, format, string::String, sync::Arc, vec::Vec};
 use std::{
     fs,
     path::{Path, PathBuf},
 };
 
-use wearpay_crypto::{CryptoProvider, PrivateKey, SigningKey};
-use wearpay_pay::{TerminalSerial, Timestamp};
+use wearpay_crypto::{CryptoProvider, PrivateKey, PublicKey, SigningKey};
+use wearpay_pay::{Renewed, TerminalSerial, Timestamp};
 use wearpay_pki::{
     Certificate, CertificateBuilder, CertificateRequest, Crl, CrlBuilder, DistinguishedName, RevocationReason, Role,
     UnixTime, files,
@@ -21,6 +21,7 @@ use wearpay_pki::{
 
 use super::Error;
 use crate::keystore::PasswordSource;
+use crate::renewal::{CertificateIssuer, Issued, RenewRefusal, RevocationCause, RevokedCertificate};
 
 /// How long a CRL is valid: bands and peers fetch a fresh one daily.
 pub const CRL_VALIDITY_DAYS: u64 = 7;
@@ -107,14 +108,9 @@ impl TerminalCa {
         Ok(cert)
     }
 
-    /// Signs a CRL listing `revoked` (serial, when) at `now`, numbered from the directory's
-    /// `crlnumber`, which it advances; writes it (PEM) to `out` atomically.
-    pub fn publish_crl(
-        &self,
-        revoked: &[(TerminalSerial, Timestamp)],
-        now: Timestamp,
-        out: &Path,
-    ) -> Result<Crl, Error> {
+    /// Signs a CRL listing `revoked` at `now`, numbered from the directory's `crlnumber`,
+    /// which it advances; writes it (PEM) to `out` atomically.
+    pub fn publish_crl(&self, revoked: &[RevokedCertificate], now: Timestamp, out: &Path) -> Result<Crl, Error> {
         let number_path = self.dir.join("crlnumber");
         let number = match fs::read_to_string(&number_path) {
             Ok(text) => text.trim().parse::<u64>().map_err(|_| Error::Config {
@@ -126,9 +122,13 @@ impl TerminalCa {
         };
         let now = UnixTime(now.0);
         let mut builder = CrlBuilder::new(now, now.plus_days(CRL_VALIDITY_DAYS), number);
-        for (serial, at) in revoked {
-            // A lost band is keyCompromise: its key may be in a thief's hands.
-            builder = builder.revoke(serial.as_bytes(), UnixTime(at.0), Some(RevocationReason::KeyCompromise));
+        for r in revoked {
+            let reason = match r.cause {
+                // A lost band: its key may be in a thief's hands.
+                RevocationCause::Revoked => RevocationReason::KeyCompromise,
+                RevocationCause::Superseded => RevocationReason::Superseded,
+            };
+            builder = builder.revoke(r.serial.as_bytes(), UnixTime(r.at.0), Some(reason));
         }
         let crl = builder.sign(self.provider, &self.cert, &*self.key)?;
         if let Some(parent) = out.parent() {
@@ -137,5 +137,53 @@ impl TerminalCa {
         files::write_replace(out, crl.to_pem().as_bytes())?;
         files::write_replace(&number_path, format!("{}\n", number + 1).as_bytes())?;
         Ok(crl)
+    }
+}
+
+/// Renews band certificates over the channel (see [`crate::renewal`]): the terminal CA,
+/// the lifetime of a terminal certificate, and the center's current receipt and PIN
+/// certificates, which the band receives with its own.
+#[derive(Debug)]
+pub struct Renewer {
+    ca: Arc<TerminalCa>,
+    days: u32,
+    receipt_certificate: Vec<u8>,
+    pin_certificate: Vec<u8>,
+    crl: PathBuf,
+}
+
+impl Renewer {
+    /// Issues with `ca` for `days`, handing out `receipt` and `pin`; the CRL goes to `crl`.
+    pub fn new(ca: Arc<TerminalCa>, days: u32, receipt: &Certificate, pin: &Certificate, crl: PathBuf) -> Self {
+        Self { ca, days, receipt_certificate: receipt.as_der().to_vec(), pin_certificate: pin.as_der().to_vec(), crl }
+    }
+}
+
+impl CertificateIssuer for Renewer {
+    fn renew(&self, csr: &[u8], key: &PublicKey, current: &[u8], now: Timestamp) -> Result<Issued, RenewRefusal> {
+        let csr = CertificateRequest::from_der(csr).map_err(|_| RenewRefusal::BadCsr("not a PKCS#10 request"))?;
+        if csr.public_key().ok() != Some(key) {
+            return Err(RenewRefusal::BadCsr("not for the key the channel authenticated"));
+        }
+        csr.verify(self.ca.provider).map_err(|_| RenewRefusal::BadCsr("its self-signature does not verify"))?;
+        let failed = |e: Error| RenewRefusal::Failed(Box::new(e));
+        let current = Certificate::from_der(current).map_err(|e| failed(e.into()))?;
+        let cert = self.ca.issue(&csr, current.subject().clone(), self.days, now).map_err(failed)?;
+        let serial = TerminalSerial::new(cert.serial()).map_err(|e| RenewRefusal::Failed(Box::new(e)))?;
+        let chain = core::iter::once(self.ca.certificate()).chain(self.ca.chain()).map(|c| c.as_der().to_vec());
+        Ok(Issued {
+            renewed: Renewed {
+                certificate: cert.as_der().to_vec(),
+                chain: chain.collect(),
+                receipt_certificate: self.receipt_certificate.clone(),
+                pin_certificate: self.pin_certificate.clone(),
+            },
+            serial,
+            not_after: cert.not_after().secs(),
+        })
+    }
+
+    fn publish_crl(&self, revoked: &[RevokedCertificate], now: Timestamp) -> Result<(), crate::BoxError> {
+        self.ca.publish_crl(revoked, now, &self.crl).map(drop).map_err(|e| Box::new(e) as crate::BoxError)
     }
 }

@@ -116,9 +116,32 @@ fn new_password(provider: &CryptoProvider, path: &Path) -> Result<String, Error>
     Ok(text)
 }
 
-struct NewCa {
-    cert: Certificate,
-    key: Box<dyn PrivateKey>,
+pub(super) struct NewCa {
+    pub(super) cert: Certificate,
+    pub(super) key: Box<dyn PrivateKey>,
+}
+
+/// A certificate of the center's for `key` in `role`, from the center CA `ca`, valid from
+/// `now` for [`CENTER_CERT_DAYS`] (clipped to the CA's end); the channel certificates also
+/// name `server_name` (an IP address or a DNS name) as the bands look for it.
+pub(super) fn center_certificate(
+    provider: &CryptoProvider,
+    role: Role,
+    subject: DistinguishedName,
+    key: wearpay_crypto::PublicKey,
+    server_name: &str,
+    ca: &NewCa,
+    now: UnixTime,
+) -> Result<Certificate, Error> {
+    let not_after = core::cmp::min(now.plus_days(CENTER_CERT_DAYS), ca.cert.not_after());
+    let mut builder = CertificateBuilder::new(role, subject, key).validity(now.minus_secs(BACKDATE_SECS), not_after);
+    if matches!(role, Role::CenterSign | Role::CenterEnc) {
+        builder = match server_name.parse() {
+            Ok(ip) => builder.alt_name(AltName::Ip(ip)),
+            Err(_) => builder.alt_name(AltName::Dns(String::from(server_name))),
+        };
+    }
+    Ok(builder.sign(provider, &ca.cert, &*ca.key)?)
 }
 
 /// Writes a CA directory in the `wearpay pki` layout.
@@ -251,18 +274,10 @@ fn write_files(
     written.push((String::from("keys/"), "the key store (channel, receipt and PIN keys, PIN secret)"));
     mkdir(&dir.join("certs"), false)?;
     let now = UnixTime::now();
-    let not_after = core::cmp::min(now.plus_days(CENTER_CERT_DAYS), center_ca.cert.not_after());
     let subject = DistinguishedName::parse(&format!("CN={},O=wearpay center", o.server_name))?;
     for (purpose, file, role) in CERT_FILES {
-        let mut builder = CertificateBuilder::new(role, subject.clone(), keys.public_key(purpose)?)
-            .validity(now.minus_secs(BACKDATE_SECS), not_after);
-        if matches!(role, Role::CenterSign | Role::CenterEnc) {
-            builder = match o.server_name.parse() {
-                Ok(ip) => builder.alt_name(AltName::Ip(ip)),
-                Err(_) => builder.alt_name(AltName::Dns(o.server_name.clone())),
-            };
-        }
-        let cert = builder.sign(provider, &center_ca.cert, &*center_ca.key)?;
+        let key = keys.public_key(purpose)?;
+        let cert = center_certificate(provider, role, subject.clone(), key, &o.server_name, &center_ca, now)?;
         files::write_new(dir.join("certs").join(file), cert.to_pem().as_bytes(), false)?;
         written.push((format!("certs/{file}"), role.name()));
     }

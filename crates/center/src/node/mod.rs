@@ -33,13 +33,15 @@ use crate::{
 mod ca;
 mod config;
 mod init;
+mod rotate;
 
-pub use ca::{CRL_VALIDITY_DAYS, TerminalCa};
+pub use ca::{CRL_VALIDITY_DAYS, Renewer, TerminalCa};
 pub use config::{
     AuditSection, CenterConfig, ChannelSection, DATABASE_URL_ENV, DatabaseSection, HttpSection, KeysSection,
     LimitsSection, ModeLimits, PkiSection, SessionStorage, WebhooksSection,
 };
 pub use init::{ADMIN_TOKEN_FILE, CENTER_CERT_DAYS, InitOptions, InitReport, init};
+pub use rotate::{RotatedCertificate, RotationReport, rotate, rotate_with_iterations};
 
 /// The center's certificate files in `[pki] certs`, by key purpose.
 pub const CERT_FILES: [(KeyPurpose, &str, Role); 4] = [
@@ -93,7 +95,7 @@ pub struct Center {
     root: Certificate,
     certs: Vec<(KeyPurpose, Certificate)>,
     center_ca: Certificate,
-    terminal_ca: TerminalCa,
+    terminal_ca: Arc<TerminalCa>,
     registry: RegistryVerifier,
     tls: Arc<ServerConfig>,
     authorizer: Authorizer,
@@ -156,12 +158,28 @@ impl Center {
             session_store: sessions,
             session_lifetime: lifetime,
         });
+        let terminal_ca = Arc::new(terminal_ca);
+        let center_cert = |p: KeyPurpose| {
+            certs
+                .iter()
+                .find(|(q, _)| *q == p)
+                .map(|(_, c)| c)
+                .ok_or(Error::Config { what: "certificates", why: alloc::format!("no {p} certificate") })
+        };
+        let renewer = Renewer::new(
+            terminal_ca.clone(),
+            config.pki.terminal_days,
+            center_cert(KeyPurpose::ReceiptSign)?,
+            center_cert(KeyPurpose::PinEnc)?,
+            config.path(&config.pki.crl),
+        );
         let authorizer = Authorizer::new(
             store.clone(),
             keys.clone(),
             provider,
             AuthorizerConfig { policy: config.policy()?, ..AuthorizerConfig::default() },
-        );
+        )
+        .with_issuer(Arc::new(renewer));
         let metrics = Metrics::new();
         let audit_store = store.clone();
         metrics.set_queue_depth_source("audit_unsealed", move || {
@@ -400,7 +418,7 @@ impl Center {
 
     /// Signs and writes the terminal CRL from the registry's revoked terminals.
     pub async fn publish_crl(&self, now: Timestamp) -> Result<Crl, Error> {
-        let revoked = self.store.revoked_terminals().await?;
+        let revoked = self.store.revoked_certificates().await?;
         let out = self.config.path(&self.config.pki.crl);
         self.terminal_ca.publish_crl(&revoked, now, &out)
     }
