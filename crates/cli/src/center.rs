@@ -45,6 +45,10 @@ enum CenterCommand {
     Check(ConfigArg),
     /// Sign and publish the terminal CRL from the registry.
     Crl(ConfigArg),
+    /// Roll the channel keys (new keys and certificates from the center CA) and renew the
+    /// receipt and PIN certificates; the previous ones are kept and stay valid until they
+    /// expire. Restart every center process afterwards.
+    Rotate(ConfigArg),
     /// The terminal registry.
     #[command(subcommand)]
     Terminal(TerminalCommand),
@@ -365,6 +369,54 @@ pub fn run(args: CenterArgs) -> Result<ExitCode> {
     runtime.block_on(run_async(args))
 }
 
+async fn rotate_cmd(a: &ConfigArg) -> Result<ExitCode> {
+    let config = CenterConfig::load(&a.config).with_context(|| format!("loading {}", a.config.display()))?;
+    let rotating = config.clone();
+    let report =
+        tokio::task::spawn_blocking(move || wearpay_center::node::rotate(&rotating, &PROVIDER, UnixTime::now()))
+            .await??;
+    // Opening checks the new files as `serve` will, and the audit trail records the rotation.
+    let center = Center::open(config).await?;
+    let rotated: Vec<_> = report.certificates.iter().map(|c| (c.file, c.certificate.serial_hex())).collect();
+    center.store().record_key_rotation(&rotated, now()).await?;
+    center.store().close().await;
+    if a.json {
+        let certificates: Vec<_> = report
+            .certificates
+            .iter()
+            .map(|c| {
+                json!({
+                    "purpose": c.purpose.to_string(),
+                    "file": c.file,
+                    "new_key": c.new_key,
+                    "serial": c.certificate.serial_hex(),
+                    "not_after": c.certificate.not_after().to_string(),
+                    "replaces": c.replaces,
+                    "replaced_valid_until": c.replaced_until.to_string(),
+                })
+            })
+            .collect();
+        let retired: Vec<_> = report.retired.iter().map(|p| p.display().to_string()).collect();
+        println!("{}", json!({"certificates": certificates, "retired": retired}));
+    } else {
+        for c in &report.certificates {
+            let what = if c.new_key { "new key" } else { "same key" };
+            println!(
+                "{}: {what}, serial {} until {} (replaces {}, valid until {})",
+                c.file,
+                c.certificate.serial_hex(),
+                c.certificate.not_after(),
+                c.replaces,
+                c.replaced_until
+            );
+        }
+        println!(
+            "the previous keys and certificates are under retired/; restart every center process to use the new ones"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn open(arg: &ConfigArg) -> Result<Center> {
     let config = CenterConfig::load(&arg.config).with_context(|| format!("loading {}", arg.config.display()))?;
     Center::open(config).await.with_context(|| format!("opening the center of {}", arg.config.display()))
@@ -384,6 +436,7 @@ async fn run_async(args: CenterArgs) -> Result<ExitCode> {
             );
             Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
+        CenterCommand::Rotate(a) => rotate_cmd(&a).await,
         CenterCommand::Crl(a) => {
             let center = open(&a).await?;
             let crl = center.publish_crl(now()).await?;

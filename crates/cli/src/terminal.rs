@@ -58,6 +58,9 @@ enum TerminalCommand {
     History(ConnectArgs),
     /// Change the account's PIN (the old one is needed).
     ChangePin(ChangePinArgs),
+    /// Renew the band's certificate over the secure channel (same key, new certificate and
+    /// the center's current receipt and PIN certificates).
+    Renew(RenewArgs),
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +160,16 @@ struct ChangePinArgs {
     new: String,
 }
 
+#[derive(Debug, Args)]
+struct RenewArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Only if a certificate the band relies on ends within 30 days (what a band does on
+    /// its own).
+    #[arg(long)]
+    if_due: bool,
+}
+
 const SESSIONS_FILE: &str = "tlcp.sessions";
 /// How long the band offers a session after its full handshake: a center's default.
 const SESSION_LIFETIME: u64 = 3600;
@@ -205,7 +218,50 @@ pub fn run(args: TerminalArgs) -> Result<ExitCode> {
             println!("{}", handshake_line(band, offered));
             Ok(if outcome.is_approved() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }),
+        TerminalCommand::Renew(a) => renew(&a),
     }
+}
+
+fn renew(a: &RenewArgs) -> Result<ExitCode> {
+    let dir = &a.connect.dir.dir;
+    let (mut b, sessions) = band(dir, ScriptedUi::new([]), fixture::wearer(true, true)?)?;
+    let before = b.provisioning().band_certificate.clone();
+    if a.if_due && !b.renewal_due()? {
+        let until = b.provisioning().earliest_expiry();
+        if a.connect.dir.json {
+            println!("{}", json!({"renewed": false, "serial": before.serial_hex(), "earliest_expiry": until}));
+        } else {
+            println!("renewal not due: the band's certificates last until {}", UnixTime(until));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    keeping_sessions(&mut b, &sessions, &a.connect, |b, t, offered| {
+        let provisioning = b.renew(t)?;
+        // Kept before anything else: the band pays with this certificate from now on.
+        provisioning.save(dir.join(BAND_PROVISIONING_FILE))?;
+        let cert = &provisioning.band_certificate;
+        if a.connect.dir.json {
+            println!(
+                "{}",
+                json!({
+                    "renewed": true,
+                    "replaces": before.serial_hex(),
+                    "serial": cert.serial_hex(),
+                    "not_after": cert.not_after().secs(),
+                    "handshake": handshake_json(b, offered),
+                })
+            );
+        } else {
+            println!(
+                "band certificate renewed: serial {} replaces {}, valid until {}",
+                cert.serial_hex(),
+                before.serial_hex(),
+                cert.not_after()
+            );
+            println!("{}", handshake_line(b, offered));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn init(a: &InitArgs) -> Result<ExitCode> {

@@ -129,3 +129,26 @@ fn operate_a_center_and_load_it() {
     assert!(audit["entries"].as_u64().unwrap() >= 36, "{audit}");
     assert_eq!(audit["unsealed"], 0, "{audit}");
 }
+
+/// `wearpay center rotate`: new channel keys, every center certificate renewed, the old
+/// ones kept; the center still checks and its audit trail records the rotation.
+#[test]
+fn rotate_the_center_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["center", "init", "--dir", "c", "--listen", "127.0.0.1:0"]);
+    let before = std::fs::read_to_string(dir.join("c/certs/channel-sign.crt")).unwrap();
+    let report = json(dir, &["center", "rotate", "--config", "c/center.toml", "--json"]);
+    let certs = report["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 4, "{report}");
+    let new_keys: Vec<&str> =
+        certs.iter().filter(|c| c["new_key"] == true).map(|c| c["file"].as_str().unwrap()).collect();
+    assert_eq!(new_keys, ["channel-sign.crt", "channel-enc.crt"]);
+    assert_ne!(std::fs::read_to_string(dir.join("c/certs/channel-sign.crt")).unwrap(), before);
+    for retired in report["retired"].as_array().unwrap() {
+        assert!(dir.join(retired.as_str().unwrap()).exists(), "{retired}");
+    }
+    ok(dir, &["center", "check", "--config", "c/center.toml"]);
+    let audit = json(dir, &["center", "audit", "verify", "--config", "c/center.toml", "--json"]);
+    assert_eq!(audit["ok"], true, "{audit}");
+}

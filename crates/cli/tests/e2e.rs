@@ -120,20 +120,41 @@ fn a_band_pays_through_a_bridge_in_every_mode() {
     let (fine, _, err) = wearpay(dir, &["terminal", "receipts", "--dir", "copy"]);
     assert!(!fine && err.contains("tamper"), "{err}");
 
+    // The band renews its certificate through the phone: not yet due on its own, so asked
+    // for; its next payment moves the terminal to the new serial.
+    let renew = |extra: &[&str]| {
+        let mut args = vec!["terminal", "renew", "--dir", "band", "--bridge", &sim, "--json"];
+        args.extend(extra);
+        json(dir, &args)
+    };
+    assert_eq!(renew(&["--if-due"])["renewed"], false);
+    let renewed = renew(&[]);
+    assert_eq!(renewed["renewed"], true, "{renewed}");
+    let old = active_serial(dir, &alice);
+    assert_eq!(renewed["replaces"], old.as_str());
+    let (fine, out, err) = pay("ORD-6", "quick", &["--yes"]);
+    assert!(fine, "{out}{err}");
+    let serial = active_serial(dir, &alice);
+    assert_eq!(renewed["serial"], serial.as_str(), "the terminal moved to the new certificate");
+    let list = json(dir, &["center", "terminal", "list", "--config", "c/center.toml", "--account", &alice, "--json"]);
+    let status = |s: &str| list.as_array().unwrap().iter().find(|t| t["serial"] == s).unwrap()["status"].clone();
+    assert_eq!(status(&old), "revoked");
+    assert_eq!(balance(dir, &alice), "150.00 CNY");
+
     // The band is lost: revoked, it can pay no more.
-    let serial = receipts_serial(dir, &alice);
     run(center(&["terminal", "revoke", "--serial", &serial]));
-    let (fine, _, _) = pay("ORD-6", "quick", &["--yes"]);
+    let (fine, _, _) = pay("ORD-7", "quick", &["--yes"]);
     assert!(!fine, "a revoked band paid");
-    assert_eq!(balance(dir, &alice), "160.00 CNY");
+    assert_eq!(balance(dir, &alice), "150.00 CNY");
 
     run(center(&["ledger-check"]));
 }
 
-/// The serial of the account's one terminal.
-fn receipts_serial(dir: &Path, account: &str) -> String {
+/// The serial of the account's one active terminal.
+fn active_serial(dir: &Path, account: &str) -> String {
     let v = json(dir, &["center", "terminal", "list", "--config", "c/center.toml", "--account", account, "--json"]);
-    v[0]["serial"].as_str().unwrap().to_string()
+    let active = v.as_array().unwrap().iter().find(|t| t["status"] == "active").unwrap();
+    active["serial"].as_str().unwrap().to_string()
 }
 
 /// Every command line the README shows is one the binary takes: its subcommand exists and

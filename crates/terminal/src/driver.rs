@@ -128,6 +128,15 @@ impl<S: SecureElement, U: UserInterface, C: Clock> Terminal<S, U, C> {
         result
     }
 
+    /// Renews the band's certificate (see [`Terminal::renew_over`]); returns the new
+    /// provisioning for the caller to persist.
+    pub fn renew<T: Read + Write>(&mut self, transport: T) -> Result<crate::Provisioning, Error> {
+        let mut channel = self.connect(transport)?;
+        let result = self.renew_over(&mut channel).cloned();
+        channel.close();
+        result
+    }
+
     /// Changes the account's PIN from `old` to `new`.
     pub fn change_pin<T: Read + Write>(&mut self, old: &Pin, new: &Pin, transport: T) -> Result<Outcome, Error> {
         let mut channel = self.connect(transport)?;

@@ -80,7 +80,7 @@ pub use se::{PendingRequest, SecureElement, SettledPayment, suites_for};
 pub use sessions::{SealedSessionStore, SessionsDiscarded};
 #[cfg(feature = "std")]
 pub use soft_se::{SimulatedUser, SoftSe};
-pub use terminal::{Exchange, PaymentOutcome, Recovery, Terminal, TerminalOptions, check_order};
+pub use terminal::{Exchange, PaymentOutcome, RENEW_BEFORE_SECS, Recovery, Terminal, TerminalOptions, check_order};
 #[cfg(feature = "std")]
 pub use ui::ConsoleUi;
 pub use ui::{Approval, OrderScreen, Scripted, ScriptedUi, UserInterface};

@@ -26,7 +26,7 @@
 use alloc::{format, string::String, sync::Arc, vec, vec::Vec};
 
 use wearpay_crypto::{CryptoProvider, PublicKey, portable::PROVIDER};
-use wearpay_pay::{Pan, Timestamp};
+use wearpay_pay::{Pan, Renewed, Timestamp};
 use wearpay_pki::{CERTIFICATE_LABEL, Certificate, Role, UnixTime, Verifier, pem};
 use wearpay_tlcp::{
     ClientConfig, PkiServerVerifier, Profile,
@@ -88,6 +88,65 @@ impl Provisioning {
         let receipt = verifier.verify(&self.receipt_certificate, &self.center_chain, at, Some(Role::CenterReceipt))?;
         let pin = verifier.verify(&self.pin_certificate, &self.center_chain, at, Some(Role::CenterPin))?;
         Ok(CenterKeys { receipt: receipt.public_key()?.clone(), pin: pin.public_key()?.clone() })
+    }
+
+    /// The earliest end of the certificates the band relies on: its own, and the center's
+    /// receipt and PIN certificates (seconds since the epoch).
+    pub fn earliest_expiry(&self) -> u64 {
+        [&self.band_certificate, &self.receipt_certificate, &self.pin_certificate]
+            .into_iter()
+            .map(|c| c.not_after().secs())
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// This provisioning with what a renewal returned, once every certificate checks out at
+    /// `at`: the band's new certificate must be for `key` (the secure element's) with the
+    /// subject the band had, and verify for the terminal role through the new chain to the
+    /// trust anchors, to the chain the band presents now, or to the CA that issued its
+    /// current certificate; the receipt and PIN certificates must verify for their roles
+    /// (see [`Provisioning::verify`]).
+    pub fn renewed(
+        &self,
+        renewed: &Renewed,
+        key: &PublicKey,
+        provider: &CryptoProvider,
+        at: Timestamp,
+    ) -> Result<Self, Error> {
+        let parse = |der: &[u8]| Certificate::from_der(der).map_err(Error::from);
+        let band_certificate = parse(&renewed.certificate)?;
+        let band_chain = renewed.chain.iter().map(|c| parse(c)).collect::<Result<Vec<_>, _>>()?;
+        if band_certificate.public_key()? != key {
+            return Err(Error::CertificateMismatch);
+        }
+        if band_certificate.subject() != self.band_certificate.subject() {
+            return Err(Error::Provisioning(String::from("the renewed certificate names another subject")));
+        }
+        // Trusted to issue the band's next certificate: its trust anchors, the chain it
+        // presents now, and the CA that issued its current certificate.
+        let at_time = UnixTime(at.0);
+        let issued_current = |ca: &&Certificate| {
+            Verifier::new(provider, core::slice::from_ref(*ca))
+                .verify(&self.band_certificate, &[], at_time, Some(Role::Terminal))
+                .is_ok()
+        };
+        let anchors: Vec<Certificate> = self
+            .trust_anchors
+            .iter()
+            .chain(&self.band_chain)
+            .chain(band_chain.iter().filter(issued_current))
+            .cloned()
+            .collect();
+        Verifier::new(provider, &anchors).verify(&band_certificate, &band_chain, at_time, Some(Role::Terminal))?;
+        let next = Self {
+            band_certificate,
+            band_chain,
+            receipt_certificate: parse(&renewed.receipt_certificate)?,
+            pin_certificate: parse(&renewed.pin_certificate)?,
+            ..self.clone()
+        };
+        next.verify(provider, at)?;
+        Ok(next)
     }
 
     /// The TLCP client configuration for the band: its certificate and chain, the secure

@@ -6,8 +6,8 @@ use core::time::Duration;
 use wearpay_crypto::{CryptoProvider, portable::PROVIDER};
 use wearpay_pay::{
     Balance, Evidence, History, HistoryQuery, MAX_HISTORY, Mode, Money, Order, OrderId, OrderQuery, Outcome,
-    PayRequest, PayRequestBuilder, PayResponse, Pin, PinBlock, PinChange, ReasonCode, Receipt, Request, Response,
-    SignedMoney, Timestamp, TxId, TxState, TxStatusQuery, confirm_text,
+    PayRequest, PayRequestBuilder, PayResponse, Pin, PinBlock, PinChange, ReasonCode, Receipt, Renew, Request,
+    Response, SignedMoney, Timestamp, TxId, TxState, TxStatusQuery, confirm_text,
 };
 use wearpay_tlcp::{ClientConfig, HandshakeSummary, Profile, session::SessionStore};
 
@@ -446,6 +446,42 @@ impl<S: SecureElement, U: UserInterface, C: Clock> Terminal<S, U, C> {
         }
     }
 
+    // ---- certificate renewal ---------------------------------------------------------------
+
+    /// Whether the band should renew now: its certificate, or the center's receipt or PIN
+    /// certificate it holds, ends within [`RENEW_BEFORE_SECS`] of the effective time.
+    pub fn renewal_due(&self) -> Result<bool, Error> {
+        let at = self.effective_time()?;
+        Ok(self.provisioning.earliest_expiry() <= at.0.saturating_add(RENEW_BEFORE_SECS))
+    }
+
+    /// Renews the band's certificate over an established channel: a request for the secure
+    /// element's key (signed inside it), answered with a new certificate for that key and the
+    /// center's current receipt and PIN certificates. Every certificate is checked against
+    /// the band's trust anchors before it is kept; the new band certificate also against the
+    /// terminal CA the band already trusts. The band's stored sessions (made with the old
+    /// certificate) are dropped, so that its next handshake presents the new certificate,
+    /// which moves the terminal to it at the center.
+    ///
+    /// Returns the new provisioning, for the caller to persist; the band uses it at once.
+    pub fn renew_over(&mut self, channel: &mut dyn Exchange) -> Result<&Provisioning, Error> {
+        let subject = self.provisioning.band_certificate.subject().clone();
+        let csr = self.se.csr(subject, None)?;
+        let request = Request::Renew(Renew { csr: csr.as_der().to_vec() }).encode()?;
+        let renewed = match Response::decode(&channel.exchange(&request)?)? {
+            Response::Renewed(r) => r,
+            Response::Error { reason } => return Err(Error::Refused(reason)),
+            _ => return Err(Error::UnexpectedResponse("not a renewed certificate")),
+        };
+        let at = self.effective_time()?;
+        let key = self.se.signing_key()?.public_key();
+        let provisioning = self.provisioning.renewed(&renewed, &key, &self.provider, at)?;
+        self.keys = provisioning.verify(&self.provider, at)?;
+        self.provisioning = provisioning;
+        self.sessions.remove(self.provisioning.server_name.as_bytes());
+        Ok(&self.provisioning)
+    }
+
     /// The payments the band has settled, oldest first, from the secure element (their
     /// receipts were verified when they were stored).
     pub fn receipts(&self) -> Result<Vec<PaymentOutcome>, Error> {
@@ -462,6 +498,10 @@ impl<S: SecureElement, U: UserInterface, C: Clock> Terminal<S, U, C> {
         self.ui.message(text);
     }
 }
+
+/// How long before a certificate ends the band renews: a band may stay off its phone for
+/// weeks.
+pub const RENEW_BEFORE_SECS: u64 = 30 * 24 * 3600;
 
 /// A stored settlement as an outcome.
 fn local_outcome(s: &SettledPayment) -> Result<PaymentOutcome, Error> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use common::{World, system_now};
 use wearpay_crypto::{KeyAlgorithm, SigningKey, portable::PROVIDER};
-use wearpay_pay::{Mode, Outcome};
+use wearpay_pay::{Mode, Outcome, Renewed};
 use wearpay_pki::{Role, generate_key};
 use wearpay_terminal::{Approval, Error, Provisioning, Scripted, ScriptedUi, SecureElement, SoftSe, Terminal};
 use wearpay_tlcp::session::MemorySessionStore;
@@ -140,4 +140,45 @@ fn a_receipt_that_does_not_verify_leaves_the_payment_pending() {
     assert_eq!(recovery.settled.len(), 1);
     assert_eq!(recovery.settled[0].outcome, Outcome::Approved);
     assert_eq!(world.balance(world.merchant_account), 100);
+}
+
+/// What a renewal returns is kept only when every certificate checks out: the band's for
+/// its own key and subject, from a CA it trusts, and the center's in their roles.
+#[test]
+fn a_renewal_is_kept_only_when_every_certificate_checks_out() {
+    let world = World::new();
+    let band = world.enroll_band("band-1");
+    let p = band.provisioning().clone();
+    let key = band.se().signing_key().unwrap().public_key();
+    let subject = p.band_certificate.subject().to_string();
+    let der = |c: &wearpay_pki::Certificate| c.as_der().to_vec();
+    let renewed = |cert: wearpay_pki::Certificate| Renewed {
+        certificate: der(&cert),
+        chain: vec![der(&world.terminal_ca.cert)],
+        receipt_certificate: der(&p.receipt_certificate),
+        pin_certificate: der(&p.pin_certificate),
+    };
+    let at = system_now();
+
+    let good = renewed(world.terminal_ca.issue(Role::Terminal, &subject, key.clone(), 365));
+    let next = p.renewed(&good, &key, &PROVIDER, at).unwrap();
+    assert_ne!(next.band_certificate.serial(), p.band_certificate.serial());
+    assert_eq!(next.pan, p.pan);
+    assert!(next.earliest_expiry() >= p.earliest_expiry());
+
+    let other = SigningKey::public_key(&*generate_key(&PROVIDER, KeyAlgorithm::Sm2).unwrap());
+    let for_other = renewed(world.terminal_ca.issue(Role::Terminal, &subject, other, 365));
+    assert!(matches!(p.renewed(&for_other, &key, &PROVIDER, at), Err(Error::CertificateMismatch)));
+    let renamed = renewed(world.terminal_ca.issue(Role::Terminal, "CN=someone else", key.clone(), 365));
+    assert!(matches!(p.renewed(&renamed, &key, &PROVIDER, at), Err(Error::Provisioning(_))));
+    let rogue = common::Ca::new("CN=rogue CA");
+    let mut untrusted = renewed(rogue.issue(Role::Terminal, &subject, key.clone(), 365));
+    untrusted.chain = vec![der(&rogue.cert)];
+    assert!(matches!(p.renewed(&untrusted, &key, &PROVIDER, at), Err(Error::Pki(_))));
+    let mut swapped = good.clone();
+    swapped.receipt_certificate = der(&p.pin_certificate);
+    assert!(p.renewed(&swapped, &key, &PROVIDER, at).is_err(), "a PIN certificate taken for the receipt key");
+    let mut garbage = good;
+    garbage.pin_certificate = vec![0x30, 0x00];
+    assert!(p.renewed(&garbage, &key, &PROVIDER, at).is_err());
 }
