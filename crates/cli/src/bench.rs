@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use wearpay_crypto::{KeyAlgorithm, PrivateKey, SigningKey, portable::PROVIDER};
+use wearpay_crypto::{CryptoProvider, KeyAlgorithm, PrivateKey, SigningKey, portable};
 use wearpay_pki::{AltName, Certificate, CertificateBuilder, Role, UnixTime, generate_key};
 use wearpay_tlcp::msgs::CertificateDer;
 use wearpay_tlcp::session::{MemorySessionStore, NoSessionStore, SessionStore};
@@ -33,6 +33,9 @@ enum BenchCommand {
     /// One payment through the bridge over the simulated BLE link: bytes over the air, round
     /// trips and airtime, full and resumed, at ATT_MTU 23 and 247.
     Payment(crate::bench_payment::PaymentArgs),
+    /// SM2, SM3 and SM4 on the shangmi provider and on the portable RustCrypto one, with the
+    /// ratio.
+    Crypto(crate::bench_crypto::CryptoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +52,10 @@ struct HandshakeArgs {
     /// Finished order.
     #[arg(long, value_parser = ["seed", "tlcp"], default_value = "seed")]
     profile: String,
+    /// The crypto provider of both ends: `shangmi` (what the center runs) or `portable`
+    /// (RustCrypto).
+    #[arg(long, value_parser = ["shangmi", "portable"], default_value = "shangmi")]
+    provider: String,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -65,6 +72,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         BenchCommand::Handshake(a) => handshake(&a),
         BenchCommand::Payment(a) => crate::bench_payment::run(&a),
+        BenchCommand::Crypto(a) => crate::bench_crypto::run(&a),
     }
 }
 
@@ -99,13 +107,15 @@ fn handshake(args: &HandshakeArgs) -> anyhow::Result<ExitCode> {
     let round = Duration::from_secs_f64(args.seconds / f64::from(args.rounds));
     let now = UnixTime::now();
     let needs_rsa = suites.iter().any(|s| s.params().is_some_and(|p| p.key_exchange == KeyExchange::Rsa));
-    let pki = Pki::new(now, needs_rsa).context("issuing the benchmark certificates")?;
+    let provider = if args.provider == "portable" { portable::PROVIDER } else { wearpay_shangmi::PROVIDER };
+    let pki = Pki::new(provider, now, needs_rsa).context("issuing the benchmark certificates")?;
 
     if !args.json {
         println!(
             "TLCP handshakes per second, client authenticated, client and server in one thread in memory \
-             ({} profile, median of {} rounds of {:.2} s)",
+             ({} profile, {} provider, median of {} rounds of {:.2} s)",
             profile,
+            provider.name,
             args.rounds,
             round.as_secs_f64()
         );
@@ -142,7 +152,7 @@ fn handshake(args: &HandshakeArgs) -> anyhow::Result<ExitCode> {
         let report = Report {
             what: "tlcp handshakes per second, one thread, in memory",
             profile: profile.to_string(),
-            provider: PROVIDER.name,
+            provider: provider.name,
             rounds: args.rounds,
             seconds_per_round: round.as_secs_f64(),
             results,
@@ -167,7 +177,7 @@ fn rates(rounds: u32, round: Duration, mut f: impl FnMut() -> anyhow::Result<()>
     Ok(out)
 }
 
-fn median(v: &[f64]) -> f64 {
+pub(crate) fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     match v.len() {
@@ -204,6 +214,7 @@ fn run_handshake(
 /// A throwaway PKI: an SM2 root, SM2 center and terminal certificates, and RSA center
 /// certificates for the RSA suites.
 struct Pki {
+    provider: CryptoProvider,
     root: Certificate,
     server_sm2: CenterKeys,
     server_rsa: Option<CenterKeys>,
@@ -216,19 +227,19 @@ type CenterKeys = (Arc<dyn PrivateKey>, Arc<dyn PrivateKey>, Vec<CertificateDer>
 const CENTER_NAME: &str = "bench.center.example";
 
 impl Pki {
-    fn new(now: UnixTime, rsa: bool) -> anyhow::Result<Self> {
+    fn new(provider: CryptoProvider, now: UnixTime, rsa: bool) -> anyhow::Result<Self> {
         let (from, to) = (now.minus_secs(86_400), now.plus_days(30));
-        let root_key = generate_key(&PROVIDER, KeyAlgorithm::Sm2)?;
+        let root_key = generate_key(&provider, KeyAlgorithm::Sm2)?;
         let root = CertificateBuilder::new(
             Role::RootCa,
             "CN=wearpay bench root,O=wearpay".parse()?,
             SigningKey::public_key(root_key.as_ref()),
         )
         .validity(from, to)
-        .self_sign(&PROVIDER, root_key.as_ref())?;
+        .self_sign(&provider, root_key.as_ref())?;
         let issue =
             |role: Role, cn: &str, alg: KeyAlgorithm| -> anyhow::Result<(Arc<dyn PrivateKey>, CertificateDer)> {
-                let key = generate_key(&PROVIDER, alg)?;
+                let key = generate_key(&provider, alg)?;
                 let mut b = CertificateBuilder::new(
                     role,
                     format!("CN={cn},O=wearpay").parse()?,
@@ -238,7 +249,7 @@ impl Pki {
                 if matches!(role, Role::CenterSign | Role::CenterEnc) {
                     b = b.alt_name(AltName::Dns(CENTER_NAME.into()));
                 }
-                let cert = b.sign(&PROVIDER, &root, root_key.as_ref())?;
+                let cert = b.sign(&provider, &root, root_key.as_ref())?;
                 Ok((key.into(), CertificateDer(cert.as_der().to_vec())))
             };
         let center = |alg: KeyAlgorithm| -> anyhow::Result<CenterKeys> {
@@ -250,7 +261,7 @@ impl Pki {
         let server_rsa = if rsa { Some(center(KeyAlgorithm::Rsa(2048))?) } else { None };
         let (tk, tc) = issue(Role::Terminal, "band 1", KeyAlgorithm::Sm2)?;
         let (_, tec) = issue(Role::TerminalEnc, "band 1", KeyAlgorithm::Sm2)?;
-        Ok(Self { root, server_sm2, server_rsa, terminal: (tk, vec![tc, tec]) })
+        Ok(Self { provider, root, server_sm2, server_rsa, terminal: (tk, vec![tc, tec]) })
     }
 
     fn server_config(&self, suite: CipherSuite, rsa: bool, profile: Profile) -> ServerConfig {
@@ -259,13 +270,13 @@ impl Pki {
             _ => self.server_sm2.clone(),
         };
         ServerConfig {
-            provider: PROVIDER,
+            provider: self.provider,
             suites: vec![suite],
             profile: if profile == Profile::Seed { Profile::Auto } else { profile },
             sign_key: sign,
             enc_key: enc,
             cert_chain: chain,
-            verifier: Arc::new(PkiClientVerifier::new(PROVIDER, vec![self.root.clone()], vec![], vec![])),
+            verifier: Arc::new(PkiClientVerifier::new(self.provider, vec![self.root.clone()], vec![], vec![])),
             session_store: Arc::new(MemorySessionStore::new(1024, 3600)),
             session_lifetime: 3600,
         }
@@ -273,12 +284,12 @@ impl Pki {
 
     fn client_config(&self, suite: CipherSuite, profile: Profile, store: Arc<dyn SessionStore>) -> ClientConfig {
         ClientConfig {
-            provider: PROVIDER,
+            provider: self.provider,
             suites: vec![suite],
             profile,
             sign_key: self.terminal.0.clone(),
             cert_chain: self.terminal.1.clone(),
-            verifier: Arc::new(PkiServerVerifier::new(PROVIDER, vec![self.root.clone()], vec![])),
+            verifier: Arc::new(PkiServerVerifier::new(self.provider, vec![self.root.clone()], vec![])),
             server_name: CENTER_NAME.into(),
             session_store: store,
             max_fragment_length: None,

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod alloc_count;
 mod bench;
+mod bench_crypto;
 mod bench_payment;
 mod bridge;
 mod center;

@@ -284,8 +284,43 @@ fn bench_handshake_reports_json() {
     child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     assert!(wait_bounded(&mut child).success());
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["provider"], "shangmi", "the center's provider by default");
     let r = &v["results"][0];
     assert_eq!(r["suite"], "ECC_SM4_GCM_SM3");
     assert!(r["full_per_sec"].as_f64().unwrap() > 0.0);
     assert!(r["resumed_per_sec"].as_f64().unwrap() > 0.0);
+}
+
+/// `bench crypto --json`: every operation the issue names, on both providers, in its unit.
+#[test]
+fn bench_crypto_reports_both_providers() {
+    let mut child = Command::new(BIN)
+        .args(["bench", "crypto", "--seconds", "0.02", "--rounds", "1", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(wait_bounded(&mut child).success());
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ops: Vec<(&str, &str)> =
+        v.as_array().unwrap().iter().map(|f| (f["op"].as_str().unwrap(), f["unit"].as_str().unwrap())).collect();
+    assert_eq!(
+        ops,
+        [
+            ("sm2_sign", "ops/s"),
+            ("sm2_verify", "ops/s"),
+            ("sm2_encrypt", "ops/s"),
+            ("sm2_decrypt", "ops/s"),
+            ("sm3", "MB/s"),
+            ("sm4_gcm", "MB/s"),
+            ("sm4_cbc_encrypt", "MB/s"),
+            ("sm4_cbc_decrypt", "MB/s"),
+        ]
+    );
+    for f in v.as_array().unwrap() {
+        assert_eq!(f.as_object().unwrap().len(), 4, "{f}");
+        assert!(f["shangmi"].as_f64().unwrap() > 0.0 && f["rustcrypto"].as_f64().unwrap() > 0.0, "{f}");
+    }
 }
