@@ -204,6 +204,17 @@ pub(crate) const W0: Lin = PRE.after(&Lin([1, 2, 4, 8, 16, 32, 64, 128]).add(&Li
 pub(crate) const W8: Lin = PRE.after(&Lin::shift(2).add(&Lin::shift(-6))).after(&POST);
 pub(crate) const W24: Lin = PRE.after(&Lin([1, 2, 4, 8, 16, 32, 64, 128]).add(&Lin::shift(-6))).after(&POST);
 
+/// The same split for the GFNI single-block path, around the AES-field inverse instead of
+/// the AES S-box: `PRE ∘ L ∘ S` on a word whose bytes are `P(x)` is
+/// `GF_W0·I + R8·GF_W8·I + R16·GF_W8·I + R24·GF_W24·I` (bytewise, `I` the inverse) plus
+/// [`GF_L_C`] in every byte, so each term is one `gf2p8affineinv` and the state never leaves
+/// `P`'s domain.
+pub(crate) const GF_W0: Lin = PRE.after(&Lin([1, 2, 4, 8, 16, 32, 64, 128]).add(&Lin::shift(2))).after(&GF_POST);
+pub(crate) const GF_W8: Lin = PRE.after(&Lin::shift(2).add(&Lin::shift(-6))).after(&GF_POST);
+pub(crate) const GF_W24: Lin = PRE.after(&Lin([1, 2, 4, 8, 16, 32, 64, 128]).add(&Lin::shift(-6))).after(&GF_POST);
+/// `P(L(c))` for the S-box constant `c` in every byte: `P(rotl(c, 2))` in every byte.
+pub(crate) const GF_L_C: u8 = PRE.apply(GF_POST_C.rotate_left(2));
+
 /// `P` applied to each byte of a word (for round keys; constant time: no table, no branch
 /// on the data).
 pub(crate) fn pre_word(w: u32) -> u32 {
@@ -277,6 +288,24 @@ mod tests {
         }
         for x in 0..=255u8 {
             assert_eq!(PRE_INV.apply(PRE.apply(x)), x);
+        }
+    }
+
+    #[test]
+    fn the_inversion_form_of_the_linear_layer_splits_into_bytewise_maps() {
+        // PRE·L·S(x) for a word x, directly and through GF_W0/GF_W8/GF_W24 of the inverse of
+        // P(x) (what the GFNI single-block rounds compute).
+        let l = |b: u32| b ^ b.rotate_left(2) ^ b.rotate_left(10) ^ b.rotate_left(18) ^ b.rotate_left(24);
+        let inv_aes = |z: u8| (1..=255u8).find(|&b| gf_mul(z, b, AES_POLY) == 1).unwrap_or(0);
+        for seed in 0..2000u32 {
+            let x = seed.wrapping_mul(0x9e37_79b9) ^ (seed << 11);
+            let s = u32::from_le_bytes(x.to_le_bytes().map(|b| SBOX[b as usize]));
+            let direct = lin_word_ct(&PRE, l(s));
+            let i = u32::from_le_bytes(x.to_le_bytes().map(|b| inv_aes(PRE.apply(b) ^ PRE_C)));
+            let (w0, w8, w24) = (lin_word_ct(&GF_W0, i), lin_word_ct(&GF_W8, i), lin_word_ct(&GF_W24, i));
+            let split =
+                w0 ^ w8.rotate_left(8) ^ w8.rotate_left(16) ^ w24.rotate_left(24) ^ u32::from_ne_bytes([GF_L_C; 4]);
+            assert_eq!(direct, split, "x = {x:#010x}");
         }
     }
 

@@ -6,13 +6,16 @@
 //! (`vprold`) folded with three-input XORs (`vpternlogd`). Blocks are transposed so that
 //! register j holds word j of every block, as in the AES-NI back end.
 //!
-//! Single blocks (CBC encryption, GCM's H and tag mask) stay on the AES-NI path, whose
-//! dependency chain per round is as short; this module does the parallel work.
+//! CBC encryption is sequential, so it has its own single-block rounds (`cbc_encrypt_impl`),
+//! built for latency: the words stay in `P`'s domain from block to block, and the S-box and
+//! linear layer of a round are three `gf2p8affineinv` side by side, three rotations and two
+//! `vpternlogd` (see `affine::GF_W0`). Other single blocks (GCM's H and tag mask) stay on the
+//! AES-NI path.
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::*;
 
-use super::affine::{GF_POST, GF_POST_C, Lin, PRE, PRE_C};
+use super::affine::{GF_L_C, GF_POST, GF_POST_C, GF_W0, GF_W8, GF_W24, Lin, PRE, PRE_C, PRE_INV};
 
 /// A byte map as the 8×8 bit matrix `gf2p8affine` takes: byte 7 − i of the qword is the row
 /// of output bit i.
@@ -197,11 +200,100 @@ fn ctr32_impl(rk: &[u32; 32], nonce: &[u8; 12], mut ctr: u32, data: &mut [u8]) {
     }
 }
 
+/// The single-block maps: into and out of `P`'s domain (linear parts only; `P`'s constant
+/// rides in the round keys, see `x86::FastKeys`) and the three terms of a round.
+const PRE_LIN: i64 = matrix(&PRE);
+const PRE_INV_LIN: i64 = matrix(&PRE_INV);
+const W0_MATRIX: i64 = matrix(&GF_W0);
+const W8_MATRIX: i64 = matrix(&GF_W8);
+const W24_MATRIX: i64 = matrix(&GF_W24);
+const W0_C: i32 = GF_L_C as i32;
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,gfni")]
+fn xor3x(a: __m128i, b: __m128i, c: __m128i) -> __m128i {
+    _mm_ternarylogic_epi32::<0x96>(a, b, c)
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,gfni")]
+fn load16(src: &[u8]) -> __m128i {
+    assert!(src.len() >= 16);
+    // SAFETY: `src` has at least 16 readable bytes (asserted, and compiled out for the exact
+    // chunks the caller passes); `loadu` needs no alignment.
+    unsafe { _mm_loadu_si128(src.as_ptr().cast()) }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,gfni")]
+fn store16(dst: &mut [u8], v: __m128i) {
+    assert!(dst.len() >= 16);
+    // SAFETY: as for `load16`, for writing.
+    unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), v) }
+}
+
+/// The 32 rounds of one block on its words `Y = P(X)` (each word in every lane); `k` holds
+/// `P(rk[i])`. Returns `(Y35, Y34, Y33, Y32)`.
+///
+/// Only the newest word is on the critical path: `z = Y1 + Y2 + Y3 + k` for the next round is
+/// `q + v` with `q = Y0 + Y2 + Y3 + k` known early, and `v = P(L(S(..)))` is three
+/// independent `gf2p8affineinv`, rotations by 8, 16, 24 and two three-way XORs.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vl,gfni")]
+fn single_rounds(k: &[u32; 32], y: [__m128i; 4]) -> [__m128i; 4] {
+    let (m0, m8, m24) = (_mm_set1_epi64x(W0_MATRIX), _mm_set1_epi64x(W8_MATRIX), _mm_set1_epi64x(W24_MATRIX));
+    let key = |i: usize| _mm_set1_epi32(k[i % 32] as i32);
+    let [mut y0, mut y1, mut y2, mut y3] = y;
+    let mut z = xor3x(y1, y2, _mm_xor_si128(y3, key(0)));
+    for i in 0..32 {
+        let a0 = _mm_gf2p8affineinv_epi64_epi8::<W0_C>(z, m0);
+        let a8 = _mm_gf2p8affineinv_epi64_epi8::<0>(z, m8);
+        let a24 = _mm_gf2p8affineinv_epi64_epi8::<0>(z, m24);
+        let t = xor3x(a0, _mm_rol_epi32::<8>(a8), _mm_rol_epi32::<16>(a8));
+        let r24 = _mm_rol_epi32::<24>(a24);
+        // After the last round this `z` is unused (the next block's first one needs its own).
+        z = xor3x(t, r24, xor3x(y0, y2, _mm_xor_si128(y3, key(i + 1))));
+        let y4 = xor3x(t, r24, y0);
+        (y0, y1, y2, y3) = (y1, y2, y3, y4);
+    }
+    [y3, y2, y1, y0]
+}
+
+/// CBC encryption in place; `data.len()` must be a multiple of 16. `k` holds `P(rk[i])`.
+///
+/// The chaining value never leaves `P`'s domain: `P` is linear and bytewise, so
+/// `P(plaintext ^ chain) = P(plaintext) ^ P(chain)`, and only the stored ciphertext goes
+/// back through `P⁻¹`.
+#[target_feature(enable = "avx512f,avx512vl,gfni")]
+fn cbc_encrypt_impl(k: &[u32; 32], iv: &[u8; 16], data: &mut [u8]) {
+    // SAFETY: `BSWAP32` is 16 readable bytes; `loadu` has no alignment requirement.
+    let bswap = unsafe { _mm_loadu_si128(BSWAP32.as_ptr().cast()) };
+    let (pre, pre_inv) = (_mm_set1_epi64x(PRE_LIN), _mm_set1_epi64x(PRE_INV_LIN));
+    let words = |b: __m128i| {
+        let y = _mm_gf2p8affine_epi64_epi8::<0>(_mm_shuffle_epi8(b, bswap), pre);
+        [
+            _mm_shuffle_epi32::<0x00>(y),
+            _mm_shuffle_epi32::<0x55>(y),
+            _mm_shuffle_epi32::<0xaa>(y),
+            _mm_shuffle_epi32::<0xff>(y),
+        ]
+    };
+    let mut chain = words(load16(iv));
+    for block in data.chunks_exact_mut(16) {
+        let p = words(load16(block));
+        let y = core::array::from_fn(|j| _mm_xor_si128(p[j], chain[j]));
+        chain = single_rounds(k, y);
+        let out = _mm_unpacklo_epi64(_mm_unpacklo_epi32(chain[0], chain[1]), _mm_unpacklo_epi32(chain[2], chain[3]));
+        store16(block, _mm_shuffle_epi8(_mm_gf2p8affine_epi64_epi8::<0>(out, pre_inv), bswap));
+    }
+}
+
 /// Whether this CPU has what this module runs on.
 #[cfg(feature = "std")]
 pub(crate) fn is_supported() -> bool {
     std::is_x86_feature_detected!("avx512f")
         && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl")
         && std::is_x86_feature_detected!("gfni")
 }
 
@@ -220,5 +312,11 @@ impl Gfni {
     pub(crate) fn ctr32(self, rk: &[u32; 32], nonce: &[u8; 12], ctr: u32, data: &mut [u8]) {
         // SAFETY: as above.
         unsafe { ctr32_impl(rk, nonce, ctr, data) }
+    }
+
+    /// CBC encryption of whole blocks in place, with the keys of `x86::FastKeys`.
+    pub(crate) fn cbc_encrypt(self, keys: &super::x86::FastKeys, iv: &[u8; 16], data: &mut [u8]) {
+        // SAFETY: as above.
+        unsafe { cbc_encrypt_impl(keys.words(), iv, data) }
     }
 }

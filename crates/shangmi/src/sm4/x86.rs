@@ -28,6 +28,11 @@ impl FastKeys {
     pub(crate) fn new(rk: &[u32; 32]) -> Self {
         Self { k: rk.map(super::affine::pre_word) }
     }
+
+    /// The words `P(rk[i])`.
+    pub(crate) fn words(&self) -> &[u32; 32] {
+        &self.k
+    }
 }
 
 const fn tables(m: &Lin) -> [[u8; 16]; 2] {

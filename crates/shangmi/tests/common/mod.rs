@@ -62,6 +62,7 @@ pub fn providers() -> Vec<CryptoProvider> {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("gfni")
         && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl")
         && std::is_x86_feature_detected!("vaes")
     {
         assert!(backends.contains(&Backend::Gfni));
