@@ -58,6 +58,25 @@ extern crate std;
 pub mod clock;
 #[cfg(feature = "std")]
 mod driver;
+
+use wearpay_crypto::{CryptoProvider, portable};
+use wearpay_shangmi::sm4::{Backend, Sm4Cbc, Sm4Gcm};
+
+static SM4_CBC: Sm4Cbc = Sm4Cbc::with_backend(Backend::Portable);
+static SM4_GCM: Sm4Gcm = Sm4Gcm::with_backend(Backend::Portable);
+
+/// The band's cryptography: SM3 and SM4 from `shangmi`, in constant time (the record layer
+/// never indexes a table with a key); SM4 on its portable back end, what a band's
+/// microcontroller runs, whose keys are small. SM2 comes from the portable provider, whose
+/// keys need no precomputed table: shangmi's fixed-base table for k·G takes about 88 KB of
+/// heap, more than a band has, and a real band's secure element does SM2 itself.
+pub static PROVIDER: CryptoProvider = CryptoProvider {
+    name: "band",
+    sm2: portable::PROVIDER.sm2,
+    sm4_cbc: &SM4_CBC,
+    sm4_gcm: &SM4_GCM,
+    ..wearpay_shangmi::PROVIDER
+};
 mod error;
 mod provisioning;
 mod se;

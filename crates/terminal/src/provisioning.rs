@@ -25,7 +25,9 @@
 //! encoding of a bundle is unique.
 use alloc::{format, string::String, sync::Arc, vec, vec::Vec};
 
-use wearpay_crypto::{CryptoProvider, PublicKey, portable::PROVIDER};
+use wearpay_crypto::{CryptoProvider, PublicKey};
+
+use crate::PROVIDER;
 use wearpay_pay::{Pan, Renewed, Timestamp};
 use wearpay_pki::{CERTIFICATE_LABEL, Certificate, Role, UnixTime, Verifier, pem};
 use wearpay_tlcp::{

@@ -3,7 +3,9 @@
 use alloc::{sync::Arc, vec::Vec};
 use core::fmt::Debug;
 
-use wearpay_crypto::{Capabilities, KeyAlgorithm, PublicKey, SigningKey, Zeroizing, portable::PROVIDER};
+use wearpay_crypto::{Capabilities, KeyAlgorithm, PublicKey, SigningKey, Zeroizing};
+
+use crate::PROVIDER;
 use wearpay_pay::{BiometricMatch, Counter, OrderId, Press, Timestamp, TxId, WornAttestation};
 use wearpay_pki::{CertificateRequest, CsrBuilder, DistinguishedName};
 use wearpay_tlcp::{BulkCipher, CipherSuite, DEFAULT_SUITES, HashAlgorithm, KeyExchange, SM1_SUITES};

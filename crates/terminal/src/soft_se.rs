@@ -37,12 +37,12 @@ use std::{
 
 use wearpay_crypto::{
     Capabilities, DecryptingKey, GCM_NONCE_LEN, GCM_TAG_LEN, HashAlgorithm, KeyAlgorithm, PrivateKey, PublicKey,
-    SigningKey, Zeroizing, ct_eq, pbkdf2_hmac, portable::PROVIDER,
+    SigningKey, Zeroizing, ct_eq, pbkdf2_hmac,
 };
 use wearpay_pay::{BiometricMatch, Counter, Mode, OrderId, Press, Timestamp, TxId, WornAttestation};
 use wearpay_pki::{generate_key, keys::load_pkcs8, private_key_to_pkcs8};
 
-use crate::{Error, PendingRequest, SecureElement, SettledPayment};
+use crate::{Error, PROVIDER, PendingRequest, SecureElement, SettledPayment};
 
 const MAGIC: &[u8; 4] = b"WPSE";
 const VERSION: u8 = 1;

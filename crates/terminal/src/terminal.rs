@@ -3,7 +3,7 @@
 use alloc::{boxed::Box, sync::Arc, vec::Vec};
 use core::time::Duration;
 
-use wearpay_crypto::{CryptoProvider, portable::PROVIDER};
+use wearpay_crypto::CryptoProvider;
 use wearpay_pay::{
     Balance, Evidence, History, HistoryQuery, MAX_HISTORY, Mode, Money, Order, OrderId, OrderQuery, Outcome,
     PayRequest, PayRequestBuilder, PayResponse, Pin, PinBlock, PinChange, ReasonCode, Receipt, Renew, Request,
@@ -12,8 +12,8 @@ use wearpay_pay::{
 use wearpay_tlcp::{ClientConfig, HandshakeSummary, Profile, session::SessionStore};
 
 use crate::{
-    Approval, CenterKeys, Clock, Error, OrderScreen, PendingRequest, Provisioning, SecureElement, SettledPayment,
-    UserInterface, effective_time,
+    Approval, CenterKeys, Clock, Error, OrderScreen, PROVIDER, PendingRequest, Provisioning, SecureElement,
+    SettledPayment, UserInterface, effective_time,
 };
 
 /// One request out, one answer back: what the payment flow needs of the channel.

@@ -2,7 +2,8 @@
 //! handshakes, and record protection throughput, through the public sans-IO API only.
 //!
 //! Client and server run in one thread; `iter_custom` adds up only the time spent inside
-//! the side being measured (`client/...`, `server/...`), or both (`both/...`).
+//! the side being measured (`client/...`, `server/...`), or both (`both/...`). The
+//! provider is `shangmi`, as the center runs it.
 #![allow(clippy::unwrap_used)]
 extern crate alloc;
 
@@ -11,8 +12,9 @@ use core::time::Duration;
 use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use wearpay_crypto::{KeyAlgorithm, PrivateKey, SigningKey, portable::PROVIDER};
+use wearpay_crypto::{KeyAlgorithm, PrivateKey, SigningKey};
 use wearpay_pki::{AltName, Certificate, CertificateBuilder, Role, UnixTime, generate_key, load_private_key};
+use wearpay_shangmi::PROVIDER;
 use wearpay_tlcp::msgs::CertificateDer;
 use wearpay_tlcp::session::{MemorySessionStore, NoSessionStore, SessionStore};
 use wearpay_tlcp::{
