@@ -45,7 +45,9 @@ pub use name::DistinguishedName;
 pub use profile::{EkuRule, KeyUsage, Role};
 pub use sig::{SignatureAlgorithm, key_identifier, verify_signature};
 pub use time::{DAY, UnixTime};
-pub use verify::{RevocationPolicy, VerifiedPath, Verifier, check_role, verify_chain};
+#[cfg(feature = "std")]
+pub use verify::MemorySignatureCache;
+pub use verify::{RevocationPolicy, SignatureCache, VerifiedPath, Verifier, check_role, signature_id, verify_chain};
 
 /// What a file holds, as [`detect`] tells it.
 #[derive(Debug, Clone)]

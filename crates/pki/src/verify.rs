@@ -20,6 +20,74 @@ pub enum RevocationPolicy {
     RequireAll,
 }
 
+/// Remembers certificate signatures that verified, so that a certificate seen again (a
+/// band's chain at each full handshake, the center's at each of a band's) is not verified
+/// again. An entry records only that these exact certificate bytes carry a valid signature
+/// by this exact issuer key; validity, constraints, key usage and revocation are checked
+/// every time. Only successes are recorded.
+pub trait SignatureCache: Send + Sync + core::fmt::Debug {
+    /// Whether the signature `id` (see [`signature_id`]) verified before.
+    fn contains(&self, id: &[u8; 32]) -> bool;
+    /// Records that signature `id` verified.
+    fn insert(&self, id: [u8; 32]);
+}
+
+/// What a [`SignatureCache`] keys a signature by: SM3 over the issuer's
+/// SubjectPublicKeyInfo (length first) and the whole certificate.
+pub fn signature_id(provider: &CryptoProvider, issuer: &Certificate, cert: &Certificate) -> [u8; 32] {
+    let mut h = provider.sm3.start();
+    let spki = issuer.spki_der();
+    h.update(&(spki.len() as u64).to_be_bytes());
+    h.update(spki);
+    h.update(cert.as_der());
+    let mut id = [0u8; 32];
+    id.copy_from_slice(h.finish().as_ref());
+    id
+}
+
+/// A [`SignatureCache`] in memory, of at most `capacity` signatures; when full it starts
+/// afresh (certificates recur, so it refills with those in use).
+#[cfg(feature = "std")]
+#[derive(Debug)]
+pub struct MemorySignatureCache {
+    seen: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
+    capacity: usize,
+}
+
+#[cfg(feature = "std")]
+impl MemorySignatureCache {
+    /// An empty cache of at most `capacity` signatures.
+    pub fn new(capacity: usize) -> Self {
+        Self { seen: std::sync::Mutex::new(std::collections::HashSet::new()), capacity }
+    }
+
+    /// How many signatures it holds.
+    pub fn len(&self) -> usize {
+        self.seen.lock().map_or(0, |s| s.len())
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(feature = "std")]
+impl SignatureCache for MemorySignatureCache {
+    fn contains(&self, id: &[u8; 32]) -> bool {
+        self.seen.lock().is_ok_and(|s| s.contains(id))
+    }
+
+    fn insert(&self, id: [u8; 32]) {
+        if let Ok(mut seen) = self.seen.lock() {
+            if seen.len() >= self.capacity {
+                seen.clear();
+            }
+            seen.insert(id);
+        }
+    }
+}
+
 /// A verified path, leaf first, trust anchor last.
 #[derive(Debug, Clone)]
 pub struct VerifiedPath<'a> {
@@ -68,6 +136,7 @@ pub struct Verifier<'a> {
     crls: &'a [Crl],
     revocation: RevocationPolicy,
     max_depth: usize,
+    cache: Option<&'a dyn SignatureCache>,
 }
 
 fn what_of(depth: usize, cert: &Certificate) -> Item {
@@ -91,7 +160,27 @@ impl<'a> Verifier<'a> {
     /// A verifier trusting `anchors` (self-signed roots, or any CA certificate the caller
     /// trusts directly).
     pub fn new(provider: &'a CryptoProvider, anchors: &'a [Certificate]) -> Self {
-        Self { provider, anchors, crls: &[], revocation: RevocationPolicy::IfCrlGiven, max_depth: 8 }
+        Self { provider, anchors, crls: &[], revocation: RevocationPolicy::IfCrlGiven, max_depth: 8, cache: None }
+    }
+
+    /// Skips the signature check of a certificate whose signature by the same issuer key
+    /// `cache` saw verify before, and records those that verify.
+    pub fn signature_cache(mut self, cache: &'a dyn SignatureCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Checks that `issuer` signed `cert`, through the cache if there is one.
+    fn check_signature(&self, issuer: &Certificate, cert: &Certificate, what: &Item) -> Result<(), Error> {
+        let key = issuer.public_key()?;
+        let Some(cache) = self.cache else { return cert.verify_signature(self.provider, key, what) };
+        let id = signature_id(self.provider, issuer, cert);
+        if cache.contains(&id) {
+            return Ok(());
+        }
+        cert.verify_signature(self.provider, key, what)?;
+        cache.insert(id);
+        Ok(())
     }
 
     /// CRLs to check revocation against.
@@ -153,7 +242,7 @@ impl<'a> Verifier<'a> {
             let mut first_err = None;
             let mut chosen = None;
             for (cand, is_anchor) in candidates {
-                let result = cand.public_key().and_then(|key| cert.verify_signature(p, key, &what));
+                let result = self.check_signature(cand, cert, &what);
                 match result {
                     Ok(()) => {
                         chosen = Some((cand, is_anchor));

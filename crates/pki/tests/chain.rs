@@ -344,3 +344,66 @@ fn time_is_what_the_caller_says() {
     assert!(verify_chain(P, &band, &pki.chain(), &pki.roots(), UnixTime(0), None, &[]).is_err());
     assert!(verify_chain(P, &band, &pki.chain(), &pki.roots(), UnixTime(u64::MAX / 2), None, &[]).is_err());
 }
+
+/// A signature cache spares the signature checks of a chain seen before, and nothing else:
+/// validity, role and revocation are checked every time, a failed signature is never
+/// recorded, and one changed byte is a new certificate.
+#[test]
+fn a_signature_cache_skips_only_signatures_it_saw_verify() {
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    use wearpay_pki::{MemorySignatureCache, SignatureCache};
+
+    /// Counts what the verifier asks.
+    #[derive(Debug)]
+    struct Counting {
+        inner: MemorySignatureCache,
+        hits: AtomicUsize,
+    }
+    impl SignatureCache for Counting {
+        fn contains(&self, id: &[u8; 32]) -> bool {
+            let hit = self.inner.contains(id);
+            self.hits.fetch_add(usize::from(hit), Ordering::Relaxed);
+            hit
+        }
+        fn insert(&self, id: [u8; 32]) {
+            self.inner.insert(id);
+        }
+    }
+
+    let pki = Pki::new(SM2);
+    let (leaf, _) = pki.leaf(Role::Terminal, "band-with-a-long-name-to-flip");
+    let (roots, chain) = (pki.roots(), pki.chain());
+    let cache = Counting { inner: MemorySignatureCache::new(16), hits: AtomicUsize::new(0) };
+    let verifier = Verifier::new(P, &roots).signature_cache(&cache);
+    verifier.verify(&leaf, &chain, NOW, Some(Role::Terminal)).unwrap();
+    assert_eq!((cache.inner.len(), cache.hits.load(Ordering::Relaxed)), (2, 0), "leaf and CA recorded");
+    verifier.verify(&leaf, &chain, NOW, Some(Role::Terminal)).unwrap();
+    assert_eq!(cache.hits.load(Ordering::Relaxed), 2, "both signatures taken from the cache");
+
+    // Everything but the signature is still checked.
+    let later = leaf.not_after().plus_secs(1);
+    assert!(matches!(verifier.verify(&leaf, &chain, later, None), Err(Error::Expired { .. })));
+    assert!(
+        verifier.verify(&leaf, &chain, NOW, Some(Role::CenterSign)).is_err(),
+        "a terminal certificate is no center's"
+    );
+    let crl = CrlBuilder::new(NOW, NOW.plus_days(1), 1)
+        .revoke(leaf.serial(), NOW, Some(RevocationReason::KeyCompromise))
+        .sign(P, &pki.ca, &*pki.ca_key)
+        .unwrap();
+    let crls = [crl];
+    assert!(matches!(verifier.crls(&crls).verify(&leaf, &chain, NOW, None), Err(Error::Revoked { .. })));
+
+    // A flipped byte is another certificate: verified, refused, not recorded.
+    let mut bad = leaf.as_der().to_vec();
+    let pos = bad.windows(4).position(|w| w == b"long").unwrap();
+    bad[pos] ^= 0x01;
+    let bad = Certificate::from_der(&bad).unwrap();
+    let before = cache.inner.len();
+    assert_eq!(verifier.verify(&bad, &chain, NOW, None).unwrap_err(), Error::BadSignature { what: Item::Leaf });
+    assert_eq!(cache.inner.len(), before);
+    // Full, the cache starts afresh rather than grow.
+    let small = MemorySignatureCache::new(1);
+    Verifier::new(P, &roots).signature_cache(&small).verify(&leaf, &chain, NOW, None).unwrap();
+    assert_eq!(small.len(), 1);
+}

@@ -1,9 +1,9 @@
 //! Certificate checks on wearpay's PKI: the terminal's check of the center (F5) and the
 //! center's check of a terminal (F7).
-use alloc::{format, string::String, string::ToString, vec::Vec};
+use alloc::{format, string::String, string::ToString, sync::Arc, vec::Vec};
 
 use wearpay_crypto::CryptoProvider;
-use wearpay_pki::{Certificate, Crl, Role, UnixTime, Verifier};
+use wearpay_pki::{Certificate, Crl, Role, SignatureCache, UnixTime, Verifier};
 
 use crate::msgs::{CertificateDer, DistinguishedName};
 use crate::verify::{CertError, ClientCertVerifier, PeerIdentity, ServerCertVerifier, ServerKeys};
@@ -31,12 +31,33 @@ pub struct PkiServerVerifier {
     provider: CryptoProvider,
     roots: Vec<Certificate>,
     crls: Vec<Crl>,
+    cache: Option<Arc<dyn SignatureCache>>,
 }
 
 impl PkiServerVerifier {
     /// Trusts `roots` (the band's preinstalled root certificate), checking `crls` if given.
     pub fn new(provider: CryptoProvider, roots: Vec<Certificate>, crls: Vec<Crl>) -> Self {
-        Self { provider, roots, crls }
+        Self { provider, roots, crls, cache: None }
+    }
+
+    /// Verifies each certificate signature once (see [`SignatureCache`]).
+    pub fn with_signature_cache(mut self, cache: Arc<dyn SignatureCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+}
+
+/// A verifier over `roots` and `crls`, with `cache` if there is one.
+fn verifier<'a>(
+    provider: &'a CryptoProvider,
+    roots: &'a [Certificate],
+    crls: &'a [Crl],
+    cache: Option<&'a Arc<dyn SignatureCache>>,
+) -> Verifier<'a> {
+    let v = Verifier::new(provider, roots).crls(crls);
+    match cache {
+        Some(cache) => v.signature_cache(&**cache),
+        None => v,
     }
 }
 
@@ -61,7 +82,7 @@ impl ServerCertVerifier for PkiServerVerifier {
         let sign = parse(sign)?;
         let enc = parse(enc)?;
         let chain = chain.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
-        let verifier = Verifier::new(&self.provider, &self.roots).crls(&self.crls);
+        let verifier = verifier(&self.provider, &self.roots, &self.crls, self.cache.as_ref());
         let sign_path = verifier.verify(&sign, &chain, now, Some(Role::CenterSign)).map_err(|e| cert_error(&e))?;
         let enc_path = verifier.verify(&enc, &chain, now, Some(Role::CenterEnc)).map_err(|e| cert_error(&e))?;
         for cert in [&sign, &enc] {
@@ -93,6 +114,7 @@ pub struct PkiClientVerifier {
     roots: Vec<Certificate>,
     intermediates: Vec<Certificate>,
     crls: Vec<Crl>,
+    cache: Option<Arc<dyn SignatureCache>>,
 }
 
 impl PkiClientVerifier {
@@ -103,7 +125,14 @@ impl PkiClientVerifier {
         intermediates: Vec<Certificate>,
         crls: Vec<Crl>,
     ) -> Self {
-        Self { provider, roots, intermediates, crls }
+        Self { provider, roots, intermediates, crls, cache: None }
+    }
+
+    /// Verifies each certificate signature once (see [`SignatureCache`]): a band's chain is
+    /// verified at its first full handshake, not at every one.
+    pub fn with_signature_cache(mut self, cache: Arc<dyn SignatureCache>) -> Self {
+        self.cache = Some(cache);
+        self
     }
 }
 
@@ -124,7 +153,7 @@ impl ClientCertVerifier for PkiClientVerifier {
                 chain.push(cert);
             }
         }
-        let verifier = Verifier::new(&self.provider, &self.roots).crls(&self.crls);
+        let verifier = verifier(&self.provider, &self.roots, &self.crls, self.cache.as_ref());
         let path = verifier.verify(&sign_cert, &chain, now, Some(Role::Terminal)).map_err(|e| cert_error(&e))?;
         if let Some(enc) = &enc {
             verifier.verify(enc, &chain, now, Some(Role::TerminalEnc)).map_err(|e| cert_error(&e))?;

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 use wearpay_crypto::{CryptoProvider, PublicKey};
 use wearpay_pay::{Pin, PinBlock, TerminalSerial, Timestamp, TxId};
-use wearpay_pki::{Certificate, CertificateRequest, Crl, Role, UnixTime, Verifier, files};
+use wearpay_pki::{Certificate, CertificateRequest, Crl, MemorySignatureCache, Role, UnixTime, Verifier, files};
 use wearpay_tlcp::{
     DEFAULT_SUITES, PkiClientVerifier, ServerConfig,
     msgs::CertificateDer,
@@ -53,6 +53,10 @@ pub const CERT_FILES: [(KeyPurpose, &str, Role); 4] = [
 
 /// Sessions the listener keeps for resumption.
 const SESSION_CACHE: usize = 100_000;
+
+/// Certificate signatures the listener remembers as verified (32 bytes each): a band's
+/// chain costs its signature checks at its first full handshake only.
+const SIGNATURE_CACHE: usize = 200_000;
 
 /// Why a center could not be set up or an operation on it failed.
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +134,8 @@ impl Center {
                 vec![root.clone()],
                 [terminal_ca.chain(), core::slice::from_ref(terminal_ca.certificate())].concat(),
                 vec![],
-            ),
+            )
+            .with_signature_cache(Arc::new(MemorySignatureCache::new(SIGNATURE_CACHE))),
             memory.clone(),
         );
         let sessions = match config.channel.sessions {
