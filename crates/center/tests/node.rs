@@ -4,6 +4,9 @@
 //! mistakes are refused with errors that name them.
 #![allow(clippy::unwrap_used, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
+mod common;
+use common::{Serving, band_config};
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -19,11 +22,10 @@ use wearpay_pay::{
     PayRequestBuilder, Press, Request, Response, Timestamp, TxId, WornAttestation,
 };
 use wearpay_pki::{CsrBuilder, DistinguishedName, Role, UnixTime, Verifier, files, generate_key};
-use wearpay_tlcp::msgs::{AlertDescription, CertificateDer};
-use wearpay_tlcp::session::MemorySessionStore;
+use wearpay_tlcp::ClientConnection;
+use wearpay_tlcp::msgs::AlertDescription;
 use wearpay_tlcp::stream::system_time;
 use wearpay_tlcp::tokio_stream::TokioStream;
-use wearpay_tlcp::{ClientConfig, ClientConnection, DEFAULT_SUITES, PkiServerVerifier, Profile};
 
 fn options() -> InitOptions {
     let mut o = InitOptions::new("127.0.0.1:0".parse().unwrap(), "center.wearpay.test");
@@ -104,29 +106,9 @@ async fn init_enroll_pay_and_revoke() {
     assert!(matches!(center.enroll_terminal(&other_csr, shop, "", t).await, Err(Error::Config { .. })));
 
     // The center serves on an ephemeral port.
-    let listener = center.bind().await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let c = center.clone();
-    let server = tokio::spawn(async move {
-        c.serve(listener, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
-
-    let client = Arc::new(ClientConfig {
-        provider: PROVIDER,
-        suites: DEFAULT_SUITES.to_vec(),
-        profile: Profile::Seed,
-        sign_key: band_key.clone(),
-        cert_chain: vec![CertificateDer(cert.as_der().to_vec()), CertificateDer(chain[0].as_der().to_vec())],
-        verifier: Arc::new(PkiServerVerifier::new(PROVIDER, vec![center.root().clone()], vec![])),
-        server_name: center.config().channel.server_name.clone(),
-        session_store: Arc::new(MemorySessionStore::new(4, 3600)),
-        max_fragment_length: None,
-        offer_session_ticket: false,
-    });
+    let serving = Serving::start(center.clone()).await;
+    let addr = serving.addr;
+    let client = band_config(&center, band_key.clone(), &cert);
     let connect = || async {
         let tcp = TcpStream::connect(addr).await.unwrap();
         TokioStream::new(ClientConnection::new(client.clone(), system_time()).unwrap(), tcp)
@@ -174,8 +156,7 @@ async fn init_enroll_pay_and_revoke() {
     // Revocation is final.
     assert!(center.set_terminal_status(&terminal.serial, TerminalStatus::Active, now()).await.is_err());
 
-    stop.send(()).unwrap();
-    server.await.unwrap();
+    serving.stop().await;
     assert!(store.ledger_check().await.unwrap().ok);
 }
 
@@ -308,31 +289,9 @@ async fn rotation_rolls_the_channel_keys_with_an_overlap() {
     );
     // The band's own configuration does not change: both processes serve it.
     for center in [before, after] {
-        let listener = center.bind().await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let c = center.clone();
-        let server = tokio::spawn(async move {
-            c.serve(listener, async {
-                let _ = stopped.await;
-            })
-            .await
-        });
-        let client = Arc::new(ClientConfig {
-            provider: PROVIDER,
-            suites: DEFAULT_SUITES.to_vec(),
-            profile: Profile::Seed,
-            sign_key: band_key.clone(),
-            cert_chain: vec![
-                CertificateDer(cert.as_der().to_vec()),
-                CertificateDer(center.terminal_ca().certificate().as_der().to_vec()),
-            ],
-            verifier: Arc::new(PkiServerVerifier::new(PROVIDER, vec![center.root().clone()], vec![])),
-            server_name: center.config().channel.server_name.clone(),
-            session_store: Arc::new(MemorySessionStore::new(4, 3600)),
-            max_fragment_length: None,
-            offer_session_ticket: false,
-        });
+        let serving = Serving::start(center.clone()).await;
+        let client = band_config(&center, band_key.clone(), &cert);
+        let addr = serving.addr;
         let tcp = TcpStream::connect(addr).await.unwrap();
         let mut tls = TokioStream::new(ClientConnection::new(client, system_time()).unwrap(), tcp);
         tls.handshake().await.unwrap();
@@ -340,7 +299,6 @@ async fn rotation_rolls_the_channel_keys_with_an_overlap() {
             panic!("no balance")
         };
         assert_eq!(b.balance.minor, 0);
-        stop.send(()).unwrap();
-        server.await.unwrap();
+        serving.stop().await;
     }
 }

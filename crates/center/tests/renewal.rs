@@ -9,7 +9,7 @@
 
 #[macro_use]
 mod common;
-use common::{TestPostgres, now};
+use common::{Serving, TestPostgres, band_config, now};
 
 use std::process::Command;
 use std::sync::Arc;
@@ -26,11 +26,10 @@ use wearpay_pay::{
     TxStatusQuery, WornAttestation,
 };
 use wearpay_pki::{Certificate, CsrBuilder, DistinguishedName, Role, UnixTime, Verifier, files, generate_key};
-use wearpay_tlcp::msgs::{AlertDescription, CertificateDer};
-use wearpay_tlcp::session::MemorySessionStore;
+use wearpay_tlcp::ClientConnection;
+use wearpay_tlcp::msgs::AlertDescription;
 use wearpay_tlcp::stream::system_time;
 use wearpay_tlcp::tokio_stream::TokioStream;
-use wearpay_tlcp::{ClientConfig, ClientConnection, DEFAULT_SUITES, PkiServerVerifier, Profile};
 
 type Tls = TokioStream<ClientConnection, TcpStream>;
 
@@ -38,12 +37,10 @@ type Tls = TokioStream<ClientConnection, TcpStream>;
 struct Env {
     _dir: tempfile::TempDir,
     postgres: Option<TestPostgres>,
+    serving: Serving,
     center: Arc<Center>,
-    addr: std::net::SocketAddr,
     payer: AccountId,
     merchant: MerchantId,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Env {
@@ -59,18 +56,8 @@ impl Env {
             None
         };
         init(dir.path(), &o, &PROVIDER).await.unwrap();
-        let center =
-            Arc::new(Center::open(CenterConfig::load(&dir.path().join("center.toml")).unwrap()).await.unwrap());
-        let listener = center.bind().await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let c = center.clone();
-        let server = tokio::spawn(async move {
-            c.serve(listener, async {
-                let _ = stopped.await;
-            })
-            .await;
-        });
+        let serving = Serving::open(CenterConfig::load(&dir.path().join("center.toml")).unwrap()).await;
+        let center = serving.center.clone();
         let store = center.store();
         let t = now();
         let payer = store.create_account(NewAccount::customer("Alice", Currency::CNY), t).await.unwrap().id;
@@ -79,7 +66,7 @@ impl Env {
         let merchant = MerchantId::new("M-1").unwrap();
         let name = MerchantName::new("Tea House").unwrap();
         store.create_merchant(NewMerchant { id: merchant.clone(), name, account: shop }, t).await.unwrap();
-        Some(Self { _dir: dir, postgres, center, addr, payer, merchant, stop: Some(stop), server: Some(server) })
+        Some(Self { _dir: dir, postgres, serving, center, payer, merchant })
     }
 
     async fn order(&self, id: &str, amount: &str) -> Order {
@@ -101,24 +88,11 @@ impl Env {
         Band { key, cert, terminal }
     }
 
+    /// A full handshake with the band's current certificate (a fresh session store each
+    /// time).
     async fn connect(&self, band: &Band) -> Result<Tls, Tls> {
-        let config = Arc::new(ClientConfig {
-            provider: PROVIDER,
-            suites: DEFAULT_SUITES.to_vec(),
-            profile: Profile::Seed,
-            sign_key: band.key.clone(),
-            cert_chain: vec![
-                CertificateDer(band.cert.as_der().to_vec()),
-                CertificateDer(self.center.terminal_ca().certificate().as_der().to_vec()),
-            ],
-            verifier: Arc::new(PkiServerVerifier::new(PROVIDER, vec![self.center.root().clone()], vec![])),
-            server_name: self.center.config().channel.server_name.clone(),
-            // A fresh store each time: every connection is a full handshake with `cert`.
-            session_store: Arc::new(MemorySessionStore::new(4, 3600)),
-            max_fragment_length: None,
-            offer_session_ticket: false,
-        });
-        let tcp = TcpStream::connect(self.addr).await.unwrap();
+        let config = band_config(&self.center, band.key.clone(), &band.cert);
+        let tcp = TcpStream::connect(self.serving.addr).await.unwrap();
         let mut tls = TokioStream::new(ClientConnection::new(config, system_time()).unwrap(), tcp);
         match tls.handshake().await {
             Ok(()) => Ok(tls),
@@ -130,12 +104,11 @@ impl Env {
         self.center.store().terminal(&band.terminal.serial).await.unwrap().unwrap()
     }
 
-    async fn finish(mut self) {
+    async fn finish(self) {
         assert!(self.center.store().ledger_check().await.unwrap().ok);
         let report = self.center.audit_verify().await.unwrap();
         assert!(report.ok, "{report:?}");
-        self.stop.take().unwrap().send(()).unwrap();
-        self.server.take().unwrap().await.unwrap();
+        self.serving.stop().await;
         if let Some(pg) = &self.postgres {
             pg.drop_database().await;
         }

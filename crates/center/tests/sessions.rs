@@ -6,14 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 mod common;
-use common::{TestPostgres, now};
+use common::{Serving, TestPostgres, now};
 
 use std::sync::Arc;
 
 use sqlx::{ConnectOptions, Connection, sqlite::SqliteConnectOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use wearpay_center::node::{Center, CenterConfig, InitOptions, SessionStorage, init};
+use wearpay_center::node::{CenterConfig, InitOptions, SessionStorage, init};
 use wearpay_center::{NewAccount, NewMerchant, NewOrder, SQLITE_FILE, TerminalStatus};
 use wearpay_crypto::{KeyAlgorithm, PrivateKey, portable::PROVIDER};
 use wearpay_pay::{
@@ -73,36 +73,6 @@ impl Db {
         if let Some(pg) = &self.postgres {
             pg.drop_database().await;
         }
-    }
-}
-
-/// A center serving on an ephemeral port.
-struct Running {
-    center: Arc<Center>,
-    addr: std::net::SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Running {
-    async fn start(config: CenterConfig) -> Self {
-        let center = Arc::new(Center::open(config).await.unwrap());
-        let listener = center.bind().await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let c = center.clone();
-        let server = tokio::spawn(async move {
-            c.serve(listener, async {
-                let _ = stopped.await;
-            })
-            .await;
-        });
-        Self { center, addr, stop: Some(stop), server: Some(server) }
-    }
-
-    async fn stop(mut self) {
-        self.stop.take().unwrap().send(()).unwrap();
-        self.server.take().unwrap().await.unwrap();
     }
 }
 
@@ -192,8 +162,8 @@ async fn two_centers_share_sessions(postgres: bool) {
     let db = Db { dir, postgres: pg };
     let config = CenterConfig::load(&db.dir.path().join("center.toml")).unwrap();
     assert_eq!(config.channel.sessions, SessionStorage::Database, "the default");
-    let a = Running::start(config.clone()).await;
-    let b = Running::start(config.clone()).await;
+    let a = Serving::open(config.clone()).await;
+    let b = Serving::open(config.clone()).await;
     assert_ne!(a.addr, b.addr);
 
     // The bank's side: a funded customer, a merchant with orders, a band enrolled via A.
@@ -354,8 +324,8 @@ async fn memory_sessions_stay_in_the_process() {
     std::fs::write(&path, text.replace("sessions = \"database\"", "sessions = \"disk\"")).unwrap();
     assert!(CenterConfig::load(&path).is_err());
 
-    let a = Running::start(config.clone()).await;
-    let b = Running::start(config.clone()).await;
+    let a = Serving::open(config.clone()).await;
+    let b = Serving::open(config.clone()).await;
     assert!(a.center.database_sessions().is_none());
     let t = now();
     let store = a.center.store().clone();

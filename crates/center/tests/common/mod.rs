@@ -1,12 +1,19 @@
-//! What the center's test files share: the clock, and a PostgreSQL database of their own.
+//! What the center's test files share: the clock, a PostgreSQL database of their own, a
+//! center serving on loopback and a band's channel configuration.
 #![allow(dead_code)]
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::{ConnectOptions, Connection, Executor, postgres::PgConnectOptions};
+use wearpay_center::node::{Center, CenterConfig};
+use wearpay_crypto::{PrivateKey, portable::PROVIDER};
 use wearpay_pay::Timestamp;
-use wearpay_pki::UnixTime;
+use wearpay_pki::{Certificate, UnixTime};
+use wearpay_tlcp::msgs::CertificateDer;
+use wearpay_tlcp::session::MemorySessionStore;
+use wearpay_tlcp::{ClientConfig, DEFAULT_SUITES, PkiServerVerifier, Profile};
 
 /// The environment variable with the URL of a PostgreSQL database whose role may create
 /// databases (`./test.sh` sets it up).
@@ -88,4 +95,60 @@ impl TestPostgres {
         conn.execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str()).await.unwrap();
         conn.close().await.unwrap();
     }
+}
+
+/// A center serving its channel on an ephemeral loopback port until [`Serving::stop`].
+pub struct Serving {
+    pub center: Arc<Center>,
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Serving {
+    /// Opens the center of `config` and serves it.
+    pub async fn open(config: CenterConfig) -> Self {
+        Self::start(Arc::new(Center::open(config).await.unwrap())).await
+    }
+
+    /// Serves `center`.
+    pub async fn start(center: Arc<Center>) -> Self {
+        let listener = center.bind().await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let c = center.clone();
+        let server = tokio::spawn(async move {
+            c.serve(listener, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Self { center, addr, stop: Some(stop), server: Some(server) }
+    }
+
+    /// Stops serving and waits for the listener to finish.
+    pub async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.server.take().unwrap().await.unwrap();
+    }
+}
+
+/// A band's channel configuration against `center`: its key, its certificate sent with the
+/// terminal CA's, the center's root trusted, and a fresh session store of its own.
+pub fn band_config(center: &Center, key: Arc<dyn PrivateKey>, cert: &Certificate) -> Arc<ClientConfig> {
+    Arc::new(ClientConfig {
+        provider: PROVIDER,
+        suites: DEFAULT_SUITES.to_vec(),
+        profile: Profile::Seed,
+        sign_key: key,
+        cert_chain: vec![
+            CertificateDer(cert.as_der().to_vec()),
+            CertificateDer(center.terminal_ca().certificate().as_der().to_vec()),
+        ],
+        verifier: Arc::new(PkiServerVerifier::new(PROVIDER, vec![center.root().clone()], vec![])),
+        server_name: center.config().channel.server_name.clone(),
+        session_store: Arc::new(MemorySessionStore::new(4, 3600)),
+        max_fragment_length: None,
+        offer_session_ticket: false,
+    })
 }
