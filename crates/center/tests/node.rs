@@ -5,10 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 mod common;
-use common::{Serving, band_config};
+use common::{Serving, band_config, openssl_lists};
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -152,26 +151,12 @@ async fn init_enroll_pay_and_revoke() {
     let crl = files::read_crl(center.crl_path()).unwrap();
     crl.verify(&PROVIDER, center.terminal_ca().certificate(), UnixTime::now()).unwrap();
     assert!(crl.lookup(terminal.serial.as_bytes()).is_some());
-    openssl_lists(&center.crl_path(), &hex::encode_upper(terminal.serial.as_bytes()));
+    openssl_lists(&center.crl_path(), &hex::encode_upper(terminal.serial.as_bytes()), "Key Compromise");
     // Revocation is final.
     assert!(center.set_terminal_status(&terminal.serial, TerminalStatus::Active, now()).await.is_err());
 
     serving.stop().await;
     assert!(store.ledger_check().await.unwrap().ok);
-}
-
-/// Debian's openssl reads the CRL and lists the serial (skipped without openssl unless
-/// interop is required).
-fn openssl_lists(crl: &Path, serial_hex: &str) {
-    let out = match Command::new("openssl").args(["crl", "-noout", "-text", "-in"]).arg(crl).output() {
-        Ok(o) => o,
-        Err(_) if std::env::var_os("WEARPAY_REQUIRE_INTEROP").is_none() => return,
-        Err(e) => panic!("openssl: {e}"),
-    };
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains(serial_hex), "{text}");
-    assert!(text.contains("Key Compromise"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,9 +9,8 @@
 
 #[macro_use]
 mod common;
-use common::{Serving, TestPostgres, band_config, now};
+use common::{Serving, TestPostgres, band_config, now, openssl_lists};
 
-use std::process::Command;
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -281,17 +280,3 @@ async fn renewals_are_refused_where_they_must_be(env: Env) {
 }
 
 on_both!(renewal_moves_the_terminal, renewals_are_refused_where_they_must_be);
-
-/// Debian's openssl reads the CRL and lists `serial_hex` with `reason` (skipped without
-/// openssl unless interop is required).
-fn openssl_lists(crl: &std::path::Path, serial_hex: &str, reason: &str) {
-    let out = match Command::new("openssl").args(["crl", "-noout", "-text", "-in"]).arg(crl).output() {
-        Ok(o) => o,
-        Err(_) if std::env::var_os("WEARPAY_REQUIRE_INTEROP").is_none() => return,
-        Err(e) => panic!("openssl: {e}"),
-    };
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains(serial_hex), "{text}");
-    assert!(text.contains(reason), "{text}");
-}

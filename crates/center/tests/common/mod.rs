@@ -152,3 +152,17 @@ pub fn band_config(center: &Center, key: Arc<dyn PrivateKey>, cert: &Certificate
         offer_session_ticket: false,
     })
 }
+
+/// Debian's openssl reads the CRL and lists `serial_hex` with `reason` (skipped without
+/// openssl unless interop is required).
+pub fn openssl_lists(crl: &std::path::Path, serial_hex: &str, reason: &str) {
+    let out = match std::process::Command::new("openssl").args(["crl", "-noout", "-text", "-in"]).arg(crl).output() {
+        Ok(o) => o,
+        Err(_) if std::env::var_os("WEARPAY_REQUIRE_INTEROP").is_none() => return,
+        Err(e) => panic!("openssl: {e}"),
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains(serial_hex), "{text}");
+    assert!(text.contains(reason), "{text}");
+}
