@@ -98,6 +98,8 @@ fn sm2_arithmetic(c: &mut Criterion) {
     g.bench_function("field_mul", |b| b.iter(|| black_box(x).mul(&black_box(y))));
     g.bench_function("field_square", |b| b.iter(|| black_box(x).square()));
     g.bench_function("field_invert", |b| b.iter(|| black_box(x).invert()));
+    g.bench_function("field_invert_vartime", |b| b.iter(|| black_box(x).invert_vartime()));
+    g.bench_function("field_invert_fermat", |b| b.iter(|| black_box(x).invert_fermat()));
     g.bench_function("mul_base", |b| b.iter(|| point::mul_base(black_box(&k))));
     g.bench_function("mul_point", |b| b.iter(|| point::mul_point(black_box(&k), &point::GENERATOR)));
     g.bench_function("mul_double_vartime", |b| {

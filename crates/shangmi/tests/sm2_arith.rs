@@ -78,12 +78,13 @@ macro_rules! field_tests {
                 fn inversion(a in value()) {
                     let m = $modulus;
                     let (x, xa) = parse(&a);
-                    let inv = x.invert();
-                    if xa == BigUint::ZERO {
-                        prop_assert_eq!(inv.to_be_bytes(), [0u8; 32]);
-                    } else {
-                        prop_assert_eq!(inv.to_be_bytes(), be32(&xa.modpow(&(&m - 2u32), &m)));
-                        prop_assert_eq!(inv.mul(&x), <$t>::ONE);
+                    for inv in [x.invert(), x.invert_generic()] {
+                        if xa == BigUint::ZERO {
+                            prop_assert_eq!(inv.to_be_bytes(), [0u8; 32]);
+                        } else {
+                            prop_assert_eq!(inv.to_be_bytes(), be32(&xa.modpow(&(&m - 2u32), &m)));
+                            prop_assert_eq!(inv.mul(&x), <$t>::ONE);
+                        }
                     }
                 }
             }
@@ -117,5 +118,46 @@ proptest! {
         // 2⁻¹ = (p + 1) / 2.
         let inv2 = (p() + 1u32) / 2u32;
         prop_assert_eq!(half.to_be_bytes(), be32(&((&big * inv2) % p())));
+    }
+}
+
+/// The inversions of GF(p) (safegcd in variable and in constant time, Fermat) against
+/// num-bigint.
+fn check_invert_vartime(big: &BigUint) {
+    let x = FieldElement::from_be_bytes(&be32(big)).unwrap();
+    for inv in [x.invert_vartime(), x.invert(), x.invert_fermat()] {
+        if *big == BigUint::ZERO {
+            assert_eq!(inv.to_be_bytes(), [0u8; 32]);
+        } else {
+            assert_eq!(inv.to_be_bytes(), be32(&big.modpow(&(p() - 2u32), &p())));
+            assert_eq!(inv.mul(&x), FieldElement::ONE);
+        }
+    }
+}
+
+#[test]
+fn invert_vartime_edges() {
+    let p = p();
+    let r_inv = (BigUint::from(1u32) << 256u32).modpow(&(&p - 2u32), &p);
+    let mut values: Vec<BigUint> = (0u32..40).map(BigUint::from).collect();
+    values.extend((1u32..40).map(|k| &p - k));
+    values.push(BigUint::from(1u32) << 255u32);
+    values.push((BigUint::from(1u32) << 255u32) - 1u32);
+    values.push(&p >> 1u32);
+    // Values whose Montgomery forms, which the inversion sees, are 1, 2, p − 1 and p − 2.
+    for raw in [BigUint::from(1u32), BigUint::from(2u32), &p - 1u32, &p - 2u32] {
+        values.push((raw * &r_inv) % &p);
+    }
+    for v in &values {
+        check_invert_vartime(v);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5000))]
+
+    #[test]
+    fn invert_vartime(a in value()) {
+        check_invert_vartime(&(BigUint::from_bytes_be(&a) % p()));
     }
 }

@@ -6,6 +6,13 @@
 //! reduction would need a chain of 32-bit-word additions and subtractions that does not
 //! beat that on 64-bit limbs, and Montgomery lets the same code serve n as well.
 //!
+//! Elements of GF(p) are kept in a redundant form: any 256-bit representative of the
+//! residue, not necessarily below p. Multiplication, squaring, addition and subtraction then
+//! fold a carry out of bit 256 back in as 2^256 ≡ 2^256 − p, a short fixed addition, instead
+//! of a compare-and-select against p; equality, zero tests and encoding reduce to the
+//! canonical value first (one conditional subtraction, since 2^256 < 2p). Scalars stay
+//! canonical.
+//!
 //! Every operation runs in constant time: no branch or index depends on a value, and the
 //! final conditional subtractions are masked selections.
 use zeroize::Zeroize;
@@ -151,8 +158,11 @@ const fn sub_if_ge(r: [u64; 4], hi: bool, m: &[u64; 4]) -> [u64; 4] {
     let (w1, b) = sbb(r[1], m[1], b);
     let (w2, b) = sbb(r[2], m[2], b);
     let (w3, b) = sbb(r[3], m[3], b);
-    // `keep` is all ones when (hi, r) < m: keep r, else take r − m.
+    // `keep` is all ones when (hi, r) < m: keep r, else take r − m. Hidden from the
+    // optimiser, which otherwise turns the selection into a `cmov` or branch on it in some
+    // inlining contexts (the valgrind check in `ct/` caught one in the scalar arithmetic).
     let (_, keep) = sbb_mask(hi as u64, 0, b);
+    let keep = core::hint::black_box(keep);
     [w0 ^ (keep & (w0 ^ r[0])), w1 ^ (keep & (w1 ^ r[1])), w2 ^ (keep & (w2 ^ r[2])), w3 ^ (keep & (w3 ^ r[3]))]
 }
 
@@ -184,7 +194,8 @@ const fn montgomery_reduce(t: [u64; 8], m: &[u64; 4], m_inv: u64) -> [u64; 4] {
 
 /// Montgomery reduction specialised to p: with −p⁻¹ ≡ 1 (mod 2^64) each round's multiplier
 /// is the low limb k itself, and (t + k·p) / 2^64 = ⌊t / 2^64⌋ + k·(2^192 − 2^160 − 2^32 + 1),
-/// which takes shifts and subtractions instead of four multiplications.
+/// which takes shifts and subtractions instead of four multiplications. For any t < 2^512
+/// the result is below 2^256 + p; it is returned below 2^256, not necessarily below p.
 #[inline(always)]
 const fn montgomery_reduce_p(t: [u64; 8]) -> [u64; 4] {
     /// One round on the five limbs (k is the limb being cleared): returns r1..r4 + k·(…)
@@ -211,9 +222,77 @@ const fn montgomery_reduce_p(t: [u64; 8]) -> [u64; 4] {
     let (r3, r4, r5, r6, c) = round(r2, r3, r4, r5, r6);
     let (r7, c2) = adc(t[7], c2 as u64, c);
     let (r4, r5, r6, r7, c) = round(r3, r4, r5, r6, r7);
-    // The result is below 2p < 2^257, so at most one of the two carries is set.
-    sub_if_ge([r4, r5, r6, r7], c | c2, &P)
+    // The result is below 2^256 + p, so at most one of the two carries is set, and after
+    // folding it in the value is below 2^256: no carry out.
+    fold_carry_p([r4, r5, r6, r7], c | c2).0
 }
+
+/// r + c·(2^256 − p), with the carry out: folds a carry c out of bit 256 back in, since
+/// 2^256 ≡ 2^256 − p = 2^224 + 2^96 − 2^64 + 1 (mod p).
+#[inline(always)]
+const fn fold_carry_p(r: [u64; 4], c: bool) -> ([u64; 4], bool) {
+    // Hidden from the optimiser: it sees that the addend is one of two constants and
+    // branches on c to pick it (the valgrind check in `ct/` caught that).
+    let m = core::hint::black_box(mask_of(c));
+    let (r0, k) = adc(r[0], m & 1, false);
+    let (r1, k) = adc(r[1], m & 0xffff_ffff, k);
+    let (r2, k) = adc(r[2], 0, k);
+    let (r3, k) = adc(r[3], m & (1 << 32), k);
+    ([r0, r1, r2, r3], k)
+}
+
+/// r − b·(2^256 − p), with the borrow out: folds a borrow b out of bit 256 back in.
+#[inline(always)]
+const fn fold_borrow_p(r: [u64; 4], b: bool) -> ([u64; 4], bool) {
+    let m = core::hint::black_box(mask_of(b));
+    let (r0, k) = sbb(r[0], m & 1, false);
+    let (r1, k) = sbb(r[1], m & 0xffff_ffff, k);
+    let (r2, k) = sbb(r[2], 0, k);
+    let (r3, k) = sbb(r[3], m & (1 << 32), k);
+    ([r0, r1, r2, r3], k)
+}
+
+/// a + b mod p for a, b < 2^256, below 2^256. A first carry leaves sum − p, which carries
+/// again only if the sum was at least 2^256 + p; then sum − 2p < 2^256 − p, and the
+/// second fold cannot carry.
+#[inline(always)]
+const fn add_p(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+    let (r0, c) = adc(a[0], b[0], false);
+    let (r1, c) = adc(a[1], b[1], c);
+    let (r2, c) = adc(a[2], b[2], c);
+    let (r3, c) = adc(a[3], b[3], c);
+    let (r, c) = fold_carry_p([r0, r1, r2, r3], c);
+    fold_carry_p(r, c).0
+}
+
+/// a − b mod p for a, b < 2^256, below 2^256. After a borrow the limbs hold a − b + 2^256,
+/// at least 1; taking 2^256 − p off borrows again only below 2^256 − p, and twice that is
+/// far below 2^256, so the second fold cannot borrow.
+#[inline(always)]
+const fn sub_p(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+    let (r0, bw) = sbb(a[0], b[0], false);
+    let (r1, bw) = sbb(a[1], b[1], bw);
+    let (r2, bw) = sbb(a[2], b[2], bw);
+    let (r3, bw) = sbb(a[3], b[3], bw);
+    let (r, bw) = fold_borrow_p([r0, r1, r2, r3], bw);
+    fold_borrow_p(r, bw).0
+}
+
+/// The canonical representative (below p) of a 256-bit one: 2^256 < 2p, so one
+/// conditional subtraction.
+#[inline(always)]
+const fn canonical_p(a: [u64; 4]) -> [u64; 4] {
+    sub_if_ge(a, false, &P)
+}
+
+/// Montgomery reduction modulo p to the canonical representative.
+#[inline(always)]
+const fn montgomery_reduce_p_canonical(t: [u64; 8]) -> [u64; 4] {
+    canonical_p(montgomery_reduce_p(t))
+}
+
+/// p for the safegcd inversions.
+static P_MODULUS: super::safegcd::Modulus = super::safegcd::Modulus::new(&P);
 
 /// p, little-endian limbs.
 const P: [u64; 4] = [0xffff_ffff_ffff_ffff, 0xffff_ffff_0000_0000, 0xffff_ffff_ffff_ffff, 0xffff_fffe_ffff_ffff];
@@ -276,7 +355,11 @@ fn limbs_to_be(limbs: &[u64; 4]) -> [u8; 32] {
 }
 
 macro_rules! montgomery_field {
-    ($(#[$doc:meta])* $name:ident, modulus: $m:expr, r2: $r2:expr, reduce: $reduce:expr) => {
+    (
+        $(#[$doc:meta])* $name:ident, modulus: $m:expr, r2: $r2:expr, reduce: $reduce:expr,
+        reduce_canonical: $reduce_canonical:expr, add: $add:expr, sub: $sub:expr,
+        canonical: $canonical:expr
+    ) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Default)]
         pub struct $name(pub(crate) [u64; 4]);
@@ -299,7 +382,7 @@ macro_rules! montgomery_field {
             #[inline]
             pub(crate) fn to_canonical_limbs(self) -> [u64; 4] {
                 let l = self.0;
-                $reduce([l[0], l[1], l[2], l[3], 0, 0, 0, 0])
+                $reduce_canonical([l[0], l[1], l[2], l[3], 0, 0, 0, 0])
             }
 
             /// Parses 32 big-endian bytes; `None` unless the value is below the modulus.
@@ -333,21 +416,21 @@ macro_rules! montgomery_field {
             #[inline(always)]
             #[must_use]
             pub fn add(&self, rhs: &Self) -> Self {
-                Self(add_mod(&self.0, &rhs.0, &Self::MODULUS))
+                Self($add(&self.0, &rhs.0))
             }
 
             /// `self − rhs`.
             #[inline(always)]
             #[must_use]
             pub fn sub(&self, rhs: &Self) -> Self {
-                Self(sub_mod(&self.0, &rhs.0, &Self::MODULUS))
+                Self($sub(&self.0, &rhs.0))
             }
 
             /// `−self`.
             #[inline(always)]
             #[must_use]
             pub fn neg(&self) -> Self {
-                Self(sub_mod(&[0; 4], &self.0, &Self::MODULUS))
+                Self($sub(&[0; 4], &self.0))
             }
 
             /// `2·self`.
@@ -385,18 +468,20 @@ macro_rules! montgomery_field {
             /// All ones if the value is zero, else zero.
             #[inline(always)]
             pub(crate) fn is_zero_mask(&self) -> u64 {
-                is_zero_mask(self.0[0] | self.0[1] | self.0[2] | self.0[3])
+                let a = $canonical(self.0);
+                is_zero_mask(a[0] | a[1] | a[2] | a[3])
             }
 
             /// Whether the value is zero (public values only: this is a branchable bool).
             pub fn is_zero_vartime(&self) -> bool {
-                self.0 == [0; 4]
+                $canonical(self.0) == [0; 4]
             }
 
             /// All ones if the values are equal, else zero.
             #[inline(always)]
             pub(crate) fn eq_mask(&self, rhs: &Self) -> u64 {
-                is_zero_mask((self.0[0] ^ rhs.0[0]) | (self.0[1] ^ rhs.0[1]) | (self.0[2] ^ rhs.0[2]) | (self.0[3] ^ rhs.0[3]))
+                let (a, b) = ($canonical(self.0), $canonical(rhs.0));
+                is_zero_mask((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]))
             }
 
             /// `a` where `mask` is zero, `b` where it is all ones.
@@ -470,7 +555,11 @@ montgomery_field!(
     FieldElement,
     modulus: P,
     r2: [0x0000_0002_0000_0003, 0x0000_0002_ffff_ffff, 0x0000_0001_0000_0001, 0x0000_0004_0000_0002],
-    reduce: montgomery_reduce_p
+    reduce: montgomery_reduce_p,
+    reduce_canonical: montgomery_reduce_p_canonical,
+    add: add_p,
+    sub: sub_p,
+    canonical: canonical_p
 );
 
 montgomery_field!(
@@ -478,8 +567,22 @@ montgomery_field!(
     Scalar,
     modulus: [0x53bb_f409_39d5_4123, 0x7203_df6b_21c6_052b, 0xffff_ffff_ffff_ffff, 0xffff_fffe_ffff_ffff],
     r2: [0x9011_92af_7c11_4f20, 0x3464_504a_de6f_a2fa, 0x620f_c84c_3aff_e0d4, 0x1eb5_e412_a22b_3d3b],
-    reduce: montgomery_reduce_n
+    reduce: montgomery_reduce_n,
+    reduce_canonical: montgomery_reduce_n,
+    add: add_n,
+    sub: sub_n,
+    canonical: core::convert::identity
 );
+
+#[inline(always)]
+const fn add_n(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+    add_mod(a, b, &Scalar::MODULUS)
+}
+
+#[inline(always)]
+const fn sub_n(a: &[u64; 4], b: &[u64; 4]) -> [u64; 4] {
+    sub_mod(a, b, &Scalar::MODULUS)
+}
 
 /// Montgomery reduction modulo n (−n⁻¹ mod 2^64 below).
 #[inline(always)]
@@ -488,10 +591,16 @@ const fn montgomery_reduce_n(t: [u64; 8]) -> [u64; 4] {
 }
 
 impl FieldElement {
+    /// `self⁻¹` (0 maps to 0) by constant-time safegcd.
+    #[must_use]
+    pub fn invert(&self) -> Self {
+        Self(super::safegcd::invert(&canonical_p(self.0), &P_MODULUS)).mul(&Self::R3)
+    }
+
     /// `self⁻¹` (0 maps to 0) by Fermat, x^(p−2), along a fixed addition chain: 255
     /// squarings and 14 multiplications, the same for every input.
     #[must_use]
-    pub fn invert(&self) -> Self {
+    pub fn invert_fermat(&self) -> Self {
         let x = *self;
         let x2 = x.square().mul(&x); // 2 ones
         let x3 = x2.square().mul(&x);
@@ -514,7 +623,20 @@ impl FieldElement {
 }
 
 impl FieldElement {
-    /// `self / 2`: adds p when the value is odd (masked), then shifts right by one bit.
+    /// R³ mod p: the integer inverse of a Montgomery form aR is a⁻¹R⁻¹, and one Montgomery
+    /// multiplication by R³ turns that into a⁻¹R.
+    const R3: Self = Self::from_canonical_limbs(Self::R2);
+
+    /// `self⁻¹` (0 maps to 0) by safegcd, in variable time: public values only.
+    #[must_use]
+    pub fn invert_vartime(&self) -> Self {
+        Self(super::safegcd::invert_vartime(&canonical_p(self.0), &P_MODULUS)).mul(&Self::R3)
+    }
+}
+
+impl FieldElement {
+    /// `self / 2`: adds p when the value is odd (masked), then shifts right by one bit
+    /// (below 2^256 + p before the shift, so below 2^256 after).
     #[inline(always)]
     #[must_use]
     pub fn halve(&self) -> Self {
@@ -529,15 +651,113 @@ impl FieldElement {
 }
 
 impl Scalar {
-    /// `self⁻¹` (0 maps to 0) by Fermat, x^(n−2), in constant time.
+    /// R³ mod n (see [`FieldElement::invert_vartime`]).
+    const R3: Self = Self::from_canonical_limbs(Self::R2);
+
+    /// `self⁻¹` (0 maps to 0) by constant-time safegcd.
     #[must_use]
     pub fn invert(&self) -> Self {
-        self.invert_generic()
+        static N_MODULUS: super::safegcd::Modulus = super::safegcd::Modulus::new(&Scalar::MODULUS);
+        Self(super::safegcd::invert(&self.0, &N_MODULUS)).mul(&Self::R3)
     }
 
     /// Reduces an element of GF(p) modulo n (p < 2n, so at most one subtraction).
     pub(crate) fn from_field(x: &FieldElement) -> Self {
         let limbs = sub_if_ge(x.to_canonical_limbs(), false, &Self::MODULUS);
         Self::from_canonical_limbs(limbs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The redundant form of GF(p) at its edges: representatives from p up to 2^256 − 1,
+    //! which only arise inside the arithmetic, against num-bigint.
+    #![allow(clippy::unwrap_used, clippy::std_instead_of_alloc)]
+    use alloc::vec::Vec;
+
+    use num_bigint::BigUint;
+
+    use super::*;
+
+    fn big(limbs: &[u64; 4]) -> BigUint {
+        limbs.iter().rev().fold(BigUint::ZERO, |acc, &w| (acc << 64u32) + w)
+    }
+
+    fn limbs(x: &BigUint) -> [u64; 4] {
+        let mut out = [0u64; 4];
+        for (o, d) in out.iter_mut().zip(x.to_u64_digits()) {
+            *o = d;
+        }
+        out
+    }
+
+    fn p() -> BigUint {
+        big(&P)
+    }
+
+    /// The residue a representative stands for: raw·R⁻¹ mod p.
+    fn value(raw: &[u64; 4]) -> BigUint {
+        let r_inv = (BigUint::from(1u32) << 256u32).modpow(&(p() - 2u32), &p());
+        big(raw) * r_inv % p()
+    }
+
+    fn be32(x: &BigUint) -> [u8; 32] {
+        let b = x.to_bytes_be();
+        let mut out = [0u8; 32];
+        out[32 - b.len()..].copy_from_slice(&b);
+        out
+    }
+
+    /// Representatives at the edges: 0, 1, 2, p − 2, p − 1, p, p + 1, p + 2, 2^255,
+    /// 2^256 − p − 1, 2^256 − 2, 2^256 − 1.
+    fn edges() -> Vec<[u64; 4]> {
+        let p = p();
+        let top = BigUint::from(1u32) << 256u32;
+        let values = [
+            BigUint::ZERO,
+            BigUint::from(1u32),
+            BigUint::from(2u32),
+            &p - 2u32,
+            &p - 1u32,
+            p.clone(),
+            &p + 1u32,
+            &p + 2u32,
+            BigUint::from(1u32) << 255u32,
+            &top - &p - 1u32,
+            &top - 2u32,
+            &top - 1u32,
+        ];
+        values.iter().map(limbs).collect()
+    }
+
+    #[test]
+    fn redundant_representatives() {
+        let p = p();
+        for a in edges() {
+            let x = FieldElement(a);
+            let va = value(&a);
+            // Encoding, zero tests and equality see the residue, not the representative.
+            assert_eq!(x.to_be_bytes(), be32(&va));
+            assert_eq!(big(&x.to_canonical_limbs()), va);
+            assert_eq!(x.is_zero_vartime(), va == BigUint::ZERO);
+            assert_eq!(x.is_zero_mask() != 0, va == BigUint::ZERO);
+            assert_eq!(x.invert_vartime().to_be_bytes(), x.invert_fermat().to_be_bytes());
+            assert_eq!(x.invert().to_be_bytes(), x.invert_fermat().to_be_bytes());
+            assert_eq!(x.halve().double(), x);
+            assert_eq!(x.neg().to_be_bytes(), be32(&((&p - &va) % &p)));
+            assert_eq!(x.square().to_be_bytes(), be32(&(&va * &va % &p)));
+            for b in edges() {
+                let y = FieldElement(b);
+                let vb = value(&b);
+                assert_eq!(x == y, va == vb, "{a:x?} {b:x?}");
+                assert_eq!(x.eq_mask(&y) != 0, va == vb);
+                assert_eq!(x.add(&y).to_be_bytes(), be32(&((&va + &vb) % &p)));
+                assert_eq!(x.sub(&y).to_be_bytes(), be32(&((&va + &p - &vb) % &p)));
+                assert_eq!(x.mul(&y).to_be_bytes(), be32(&(&va * &vb % &p)));
+            }
+        }
+        // p and 0 are the same element, as are p + 1 and 1.
+        assert_eq!(FieldElement(P), FieldElement::ZERO);
+        assert_eq!(FieldElement(limbs(&(&p + 1u32))), FieldElement([1, 0, 0, 0]));
     }
 }

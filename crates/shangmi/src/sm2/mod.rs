@@ -35,6 +35,7 @@ use crate::sm3::{SM3, Sm3};
 pub mod ct;
 pub mod field;
 pub mod point;
+mod safegcd;
 
 use field::Scalar;
 use point::{Affine, Jacobian, mul_base, mul_double_vartime, mul_point};
