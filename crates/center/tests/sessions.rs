@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 mod common;
-use common::{Serving, TestPostgres, now};
+use common::{Serving, TestPostgres, band_config_with, now};
 
 use std::sync::Arc;
 
@@ -21,11 +21,10 @@ use wearpay_pay::{
     PayRequestBuilder, Press, Request, Response, Timestamp, TxId, WornAttestation,
 };
 use wearpay_pki::{CsrBuilder, DistinguishedName, UnixTime, generate_key};
-use wearpay_tlcp::msgs::CertificateDer;
 use wearpay_tlcp::session::{MemorySessionStore, SessionStore};
 use wearpay_tlcp::stream::system_time;
 use wearpay_tlcp::tokio_stream::TokioStream;
-use wearpay_tlcp::{ClientConfig, ClientConnection, DEFAULT_SUITES, Event, PkiServerVerifier, Profile};
+use wearpay_tlcp::{ClientConfig, ClientConnection, Event};
 
 /// One row of `tlcp_sessions`: (id, terminal_serial, sealed, created_at, expires_at).
 type Row = (Vec<u8>, String, Vec<u8>, i64, i64);
@@ -189,23 +188,7 @@ async fn two_centers_share_sessions(postgres: bool) {
     let key: Arc<dyn PrivateKey> = generate_key(&PROVIDER, KeyAlgorithm::Sm2).unwrap().into();
     let csr = CsrBuilder::new(DistinguishedName::parse("CN=band").unwrap()).sign(&PROVIDER, &*key).unwrap();
     let (terminal, cert) = a.center.enroll_terminal(&csr, payer, "Alice's band", t).await.unwrap();
-    let band_config = |sessions: Arc<MemorySessionStore>| {
-        Arc::new(ClientConfig {
-            provider: PROVIDER,
-            suites: DEFAULT_SUITES.to_vec(),
-            profile: Profile::Seed,
-            sign_key: key.clone(),
-            cert_chain: vec![
-                CertificateDer(cert.as_der().to_vec()),
-                CertificateDer(a.center.terminal_ca().certificate().as_der().to_vec()),
-            ],
-            verifier: Arc::new(PkiServerVerifier::new(PROVIDER, vec![a.center.root().clone()], vec![])),
-            server_name: config.channel.server_name.clone(),
-            session_store: sessions,
-            max_fragment_length: None,
-            offer_session_ticket: false,
-        })
-    };
+    let band_config = |sessions: Arc<MemorySessionStore>| band_config_with(&a.center, key.clone(), &cert, sessions);
     let sessions = Arc::new(MemorySessionStore::new(4, 3600));
     let mut band = Band { key: key.clone(), config: band_config(sessions.clone()), sessions, counter: 0 };
 
@@ -336,21 +319,7 @@ async fn memory_sessions_stay_in_the_process() {
     let sessions = Arc::new(MemorySessionStore::new(4, 3600));
     let band = Band {
         key: key.clone(),
-        config: Arc::new(ClientConfig {
-            provider: PROVIDER,
-            suites: DEFAULT_SUITES.to_vec(),
-            profile: Profile::Seed,
-            sign_key: key.clone(),
-            cert_chain: vec![
-                CertificateDer(cert.as_der().to_vec()),
-                CertificateDer(a.center.terminal_ca().certificate().as_der().to_vec()),
-            ],
-            verifier: Arc::new(PkiServerVerifier::new(PROVIDER, vec![a.center.root().clone()], vec![])),
-            server_name: config.channel.server_name.clone(),
-            session_store: sessions.clone(),
-            max_fragment_length: None,
-            offer_session_ticket: false,
-        }),
+        config: band_config_with(&a.center, key.clone(), &cert, sessions.clone()),
         sessions,
         counter: 0,
     };

@@ -12,7 +12,7 @@ use wearpay_crypto::{PrivateKey, portable::PROVIDER};
 use wearpay_pay::Timestamp;
 use wearpay_pki::{Certificate, UnixTime};
 use wearpay_tlcp::msgs::CertificateDer;
-use wearpay_tlcp::session::MemorySessionStore;
+use wearpay_tlcp::session::{MemorySessionStore, SessionStore};
 use wearpay_tlcp::{ClientConfig, DEFAULT_SUITES, PkiServerVerifier, Profile};
 
 /// The environment variable with the URL of a PostgreSQL database whose role may create
@@ -136,6 +136,16 @@ impl Serving {
 /// A band's channel configuration against `center`: its key, its certificate sent with the
 /// terminal CA's, the center's root trusted, and a fresh session store of its own.
 pub fn band_config(center: &Center, key: Arc<dyn PrivateKey>, cert: &Certificate) -> Arc<ClientConfig> {
+    band_config_with(center, key, cert, Arc::new(MemorySessionStore::new(4, 3600)))
+}
+
+/// [`band_config`] resuming from `sessions`.
+pub fn band_config_with(
+    center: &Center,
+    key: Arc<dyn PrivateKey>,
+    cert: &Certificate,
+    sessions: Arc<dyn SessionStore>,
+) -> Arc<ClientConfig> {
     Arc::new(ClientConfig {
         provider: PROVIDER,
         suites: DEFAULT_SUITES.to_vec(),
@@ -147,7 +157,7 @@ pub fn band_config(center: &Center, key: Arc<dyn PrivateKey>, cert: &Certificate
         ],
         verifier: Arc::new(PkiServerVerifier::new(PROVIDER, vec![center.root().clone()], vec![])),
         server_name: center.config().channel.server_name.clone(),
-        session_store: Arc::new(MemorySessionStore::new(4, 3600)),
+        session_store: sessions,
         max_fragment_length: None,
         offer_session_ticket: false,
     })
