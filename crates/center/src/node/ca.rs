@@ -100,9 +100,21 @@ impl TerminalCa {
         now: Timestamp,
     ) -> Result<Certificate, Error> {
         csr.verify(self.provider)?;
+        self.certify(csr.public_key()?.clone(), subject, days, now)
+    }
+
+    /// A terminal signing certificate for `key`, whose holder the caller has checked, with
+    /// `subject`, valid from now for `days` (clipped to the CA's own end).
+    fn certify(
+        &self,
+        key: PublicKey,
+        subject: DistinguishedName,
+        days: u32,
+        now: Timestamp,
+    ) -> Result<Certificate, Error> {
         let now = UnixTime(now.0);
         let not_after = core::cmp::min(now.plus_days(u64::from(days)), self.cert.not_after());
-        let cert = CertificateBuilder::new(Role::Terminal, subject, csr.public_key()?.clone())
+        let cert = CertificateBuilder::new(Role::Terminal, subject, key)
             .validity(now.minus_secs(BACKDATE_SECS), not_after)
             .sign(self.provider, &self.cert, &*self.key)?;
         Ok(cert)
@@ -168,7 +180,8 @@ impl CertificateIssuer for Renewer {
         csr.verify(self.ca.provider).map_err(|_| RenewRefusal::BadCsr("its self-signature does not verify"))?;
         let failed = |e: Error| RenewRefusal::Failed(Box::new(e));
         let current = Certificate::from_der(current).map_err(|e| failed(e.into()))?;
-        let cert = self.ca.issue(&csr, current.subject().clone(), self.days, now).map_err(failed)?;
+        // The request's key and self-signature are checked above: certify, not issue.
+        let cert = self.ca.certify(key.clone(), current.subject().clone(), self.days, now).map_err(failed)?;
         let serial = TerminalSerial::new(cert.serial()).map_err(|e| RenewRefusal::Failed(Box::new(e)))?;
         let chain = core::iter::once(self.ca.certificate()).chain(self.ca.chain()).map(|c| c.as_der().to_vec());
         Ok(Issued {
