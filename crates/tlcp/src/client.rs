@@ -306,7 +306,7 @@ fn send_finished(
     master: &[u8; MASTER_SECRET_LEN],
 ) -> Result<(), Error> {
     cx.send_ccs()?;
-    let vd = verify_data(cx, params, master, CLIENT_FINISHED, &hs.transcript);
+    let vd = verify_data(cx, params, master, CLIENT_FINISHED, &mut hs.transcript);
     cx.send_handshake(&HandshakeMessage::new(HandshakePayload::Finished(vd)), &mut hs.transcript)
 }
 

@@ -4,7 +4,7 @@
 use alloc::{boxed::Box, collections::VecDeque, string::String, vec::Vec};
 use core::fmt;
 
-use wearpay_crypto::{CryptoProvider, HashAlgorithm, Zeroizing};
+use wearpay_crypto::{CryptoProvider, HashAlgorithm, HashContext, Zeroizing};
 
 use crate::codec::Codec;
 use crate::config::UnixTime;
@@ -163,18 +163,39 @@ pub(crate) trait State: Send + Sync {
     fn handle(self: Box<Self>, cx: &mut Common, input: Input<'_>, now: UnixTime) -> Result<Box<dyn State>, Error>;
 }
 
-/// The running hash input of a handshake: every handshake message as sent. Kept whole
-/// because the hash is not known until ServerHello, and a handshake is a few KiB.
+/// The running hash input of a handshake: every handshake message as sent.
+///
+/// The bytes are kept because the hash is not known until ServerHello (and a CertificateVerify
+/// may use another than the PRF's); a handshake is a few KiB. Once a hash has been asked for,
+/// its running context absorbs each later message as it is added, so each Finished and
+/// CertificateVerify costs a fork of that context rather than a hash of the whole
+/// handshake again: a full handshake reads its transcript six times.
 #[derive(Default)]
-pub(crate) struct Transcript(Vec<u8>);
+pub(crate) struct Transcript {
+    bytes: Vec<u8>,
+    running: Vec<(HashAlgorithm, Box<dyn HashContext>)>,
+}
 
 impl Transcript {
     pub(crate) fn add(&mut self, encoded: &[u8]) {
-        self.0.extend_from_slice(encoded);
+        self.bytes.extend_from_slice(encoded);
+        for (_, ctx) in &mut self.running {
+            ctx.update(encoded);
+        }
     }
 
-    pub(crate) fn hash(&self, provider: &CryptoProvider, alg: HashAlgorithm) -> wearpay_crypto::HashOutput {
-        provider.hash(alg).hash(&self.0)
+    /// The hash of everything added so far.
+    pub(crate) fn hash(&mut self, provider: &CryptoProvider, alg: HashAlgorithm) -> wearpay_crypto::HashOutput {
+        let ctx = match self.running.iter().position(|(a, _)| *a == alg) {
+            Some(i) => &self.running[i].1,
+            None => {
+                let mut ctx = provider.hash(alg).start();
+                ctx.update(&self.bytes);
+                self.running.push((alg, ctx));
+                &self.running[self.running.len() - 1].1
+            }
+        };
+        ctx.fork().finish()
     }
 }
 

@@ -62,7 +62,7 @@ pub(crate) fn verify_data(
     params: &SuiteParams,
     master: &[u8; MASTER_SECRET_LEN],
     label: &[u8],
-    transcript: &Transcript,
+    transcript: &mut Transcript,
 ) -> [u8; VERIFY_DATA_LEN] {
     let hash = crypto_hash(params);
     let th = transcript.hash(&cx.provider, hash);

@@ -210,7 +210,7 @@ fn resume(
 
 fn send_finished(cx: &mut Common, hs: &mut Hs, master: &[u8; MASTER_SECRET_LEN]) -> Result<(), Error> {
     cx.send_ccs()?;
-    let vd = verify_data(cx, &hs.params, master, SERVER_FINISHED, &hs.transcript);
+    let vd = verify_data(cx, &hs.params, master, SERVER_FINISHED, &mut hs.transcript);
     cx.send_handshake(&HandshakeMessage::new(HandshakePayload::Finished(vd)), &mut hs.transcript)
 }
 
