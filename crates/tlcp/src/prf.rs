@@ -24,13 +24,18 @@ pub fn prf(
     parts.push(label);
     parts.extend_from_slice(seed);
     let mut a: HashOutput = key.sign(&parts);
-    for chunk in out.chunks_mut(hash.output_len()) {
+    let mut chunks = out.chunks_mut(hash.output_len()).peekable();
+    while let Some(chunk) = chunks.next() {
         let mut with_a: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
         with_a.push(a.as_ref());
         with_a.extend_from_slice(&parts);
         let block = key.sign(&with_a);
         chunk.copy_from_slice(&block.as_ref()[..chunk.len()]);
-        a = key.sign(&[a.as_ref()]);
+        // The next A only if another chunk needs it: a Finished takes one chunk, and the
+        // master secret and an SM4-GCM key block two.
+        if chunks.peek().is_some() {
+            a = key.sign(&[a.as_ref()]);
+        }
     }
 }
 
