@@ -51,11 +51,8 @@ pub fn hmac(hash: &dyn Hash, key: &[u8]) -> HmacKey {
 impl HmacKey {
     /// The HMAC of the concatenation of `parts`.
     pub fn sign(&self, parts: &[&[u8]]) -> Tag {
-        let mut ctx = self.inner.fork();
-        for p in parts {
-            ctx.update(p);
-        }
-        self.finish(ctx)
+        let inner = self.inner.finish_with(parts);
+        self.outer.finish_with(&[inner.as_ref()])
     }
 
     /// Starts an incremental HMAC; finish it with [`HmacKey::finish`].
@@ -66,9 +63,7 @@ impl HmacKey {
     /// Completes an HMAC started with [`HmacKey::start`].
     pub fn finish(&self, inner: Box<dyn HashContext>) -> Tag {
         let inner = inner.finish();
-        let mut outer = self.outer.fork();
-        outer.update(inner.as_ref());
-        outer.finish()
+        self.outer.finish_with(&[inner.as_ref()])
     }
 }
 

@@ -66,6 +66,13 @@ macro_rules! digest_hash {
             fn finish(self: Box<Self>) -> HashOutput {
                 HashOutput::new(&self.0.finalize())
             }
+            fn finish_with(&self, parts: &[&[u8]]) -> HashOutput {
+                let mut ctx = self.0.clone();
+                for p in parts {
+                    ctx.update(p);
+                }
+                HashOutput::new(&ctx.finalize())
+            }
         }
     };
 }

@@ -243,4 +243,11 @@ impl HashContext for Sm3 {
     fn finish(self: Box<Self>) -> HashOutput {
         HashOutput::new(&(*self).finalize())
     }
+    fn finish_with(&self, parts: &[&[u8]]) -> HashOutput {
+        let mut ctx = self.clone();
+        for p in parts {
+            ctx.update(p);
+        }
+        HashOutput::new(&ctx.finalize())
+    }
 }

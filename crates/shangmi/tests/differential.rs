@@ -45,6 +45,14 @@ fn sm3_matches_the_oracle() {
             let mut ctx = PROVIDER.sm3.start();
             ctx.update(&data[..a]);
             let mut fork = ctx.fork();
+            // finish_with reads the state without changing it, for both providers.
+            for p in [&PROVIDER, &ORACLE] {
+                let mut c = p.sm3.start();
+                c.update(&data[..a]);
+                assert_eq!(c.finish_with(&[&data[a..b], &data[b..]]), want, "{} len {len} at {a}/{b}", p.name);
+                assert_eq!(c.finish_with(&[]), ORACLE.sm3.hash(&data[..a]), "{} len {len} at {a}", p.name);
+            }
+            assert_eq!(ctx.finish_with(&[&data[a..]]), want, "len {len} finish_with at {a}");
             ctx.update(&data[a..b]);
             ctx.update(&data[b..]);
             fork.update(&data[a..]);

@@ -168,7 +168,7 @@ pub(crate) trait State: Send + Sync {
 /// The bytes are kept because the hash is not known until ServerHello (and a CertificateVerify
 /// may use another than the PRF's); a handshake is a few KiB. Once a hash has been asked for,
 /// its running context absorbs each later message as it is added, so each Finished and
-/// CertificateVerify costs a fork of that context rather than a hash of the whole
+/// CertificateVerify costs a copy of that context rather than a hash of the whole
 /// handshake again: a full handshake reads its transcript six times.
 #[derive(Default)]
 pub(crate) struct Transcript {
@@ -195,7 +195,7 @@ impl Transcript {
                 &self.running[self.running.len() - 1].1
             }
         };
-        ctx.fork().finish()
+        ctx.finish_with(&[])
     }
 }
 
