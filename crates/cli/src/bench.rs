@@ -57,6 +57,10 @@ struct HandshakeArgs {
     /// (RustCrypto).
     #[arg(long, value_parser = ["shangmi", "portable"], default_value = "shangmi")]
     provider: String,
+    /// Measure only full handshakes or only resumed ones (default: both). For profiling one
+    /// kind; the other is reported as null.
+    #[arg(long, value_parser = ["full", "resumed"])]
+    only: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -80,8 +84,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 #[derive(Debug, Serialize)]
 struct SuiteResult {
     suite: String,
-    full_per_sec: f64,
-    resumed_per_sec: f64,
+    full_per_sec: Option<f64>,
+    resumed_per_sec: Option<f64>,
     full_rounds: Vec<f64>,
     resumed_rounds: Vec<f64>,
 }
@@ -127,25 +131,39 @@ fn handshake(args: &HandshakeArgs) -> anyhow::Result<ExitCode> {
         let rsa = suite.params().is_some_and(|p| p.key_exchange == KeyExchange::Rsa);
         let server = Arc::new(pki.server_config(suite, rsa, profile));
         let fresh = Arc::new(pki.client_config(suite, profile, Arc::new(NoSessionStore)));
-        let full_rounds = rates(args.rounds, round, || {
-            let s = run_handshake(&fresh, &server, now)?;
-            if s.resumed { Err(anyhow!("a full handshake resumed")) } else { Ok(()) }
-        })?;
-        let resuming = Arc::new(pki.client_config(suite, profile, Arc::new(MemorySessionStore::new(1, 86_400))));
-        run_handshake(&resuming, &server, now)?;
-        let resumed_rounds = rates(args.rounds, round, || {
-            let s = run_handshake(&resuming, &server, now)?;
-            if s.resumed { Ok(()) } else { Err(anyhow!("the session was not resumed")) }
-        })?;
+        let (want_full, want_resumed) = match args.only.as_deref() {
+            Some("full") => (true, false),
+            Some("resumed") => (false, true),
+            _ => (true, true),
+        };
+        let full_rounds = if want_full {
+            rates(args.rounds, round, || {
+                let s = run_handshake(&fresh, &server, now)?;
+                if s.resumed { Err(anyhow!("a full handshake resumed")) } else { Ok(()) }
+            })?
+        } else {
+            Vec::new()
+        };
+        let resumed_rounds = if want_resumed {
+            let resuming = Arc::new(pki.client_config(suite, profile, Arc::new(MemorySessionStore::new(1, 86_400))));
+            run_handshake(&resuming, &server, now)?;
+            rates(args.rounds, round, || {
+                let s = run_handshake(&resuming, &server, now)?;
+                if s.resumed { Ok(()) } else { Err(anyhow!("the session was not resumed")) }
+            })?
+        } else {
+            Vec::new()
+        };
         let r = SuiteResult {
             suite: suite.to_string(),
-            full_per_sec: median(&full_rounds),
-            resumed_per_sec: median(&resumed_rounds),
+            full_per_sec: want_full.then(|| median(&full_rounds)),
+            resumed_per_sec: want_resumed.then(|| median(&resumed_rounds)),
             full_rounds,
             resumed_rounds,
         };
         if !args.json {
-            println!("{:<22} {:>10.1} {:>12.1}", r.suite, r.full_per_sec, r.resumed_per_sec);
+            let cell = |v: Option<f64>| v.map_or_else(|| String::from("-"), |v| format!("{v:.1}"));
+            println!("{:<22} {:>10} {:>12}", r.suite, cell(r.full_per_sec), cell(r.resumed_per_sec));
         }
         results.push(r);
     }

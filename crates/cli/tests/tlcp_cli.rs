@@ -289,6 +289,23 @@ fn bench_handshake_reports_json() {
     assert_eq!(r["suite"], "ECC_SM4_GCM_SM3");
     assert!(r["full_per_sec"].as_f64().unwrap() > 0.0);
     assert!(r["resumed_per_sec"].as_f64().unwrap() > 0.0);
+
+    // --only full skips the resumed handshakes and says so with null.
+    let mut child = Command::new(BIN)
+        .args(["bench", "handshake", "--seconds", "0.05", "--rounds", "1", "--suite", "ECC_SM4_CBC_SM3"])
+        .args(["--only", "full", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(wait_bounded(&mut child).success());
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r = &v["results"][0];
+    assert!(r["full_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(r["resumed_per_sec"].is_null(), "{r}");
+    assert_eq!(r["resumed_rounds"].as_array().unwrap().len(), 0);
 }
 
 /// `bench crypto --json`: every operation the issue names, on both providers, in its unit.
