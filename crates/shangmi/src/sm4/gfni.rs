@@ -288,6 +288,22 @@ fn cbc_encrypt_impl(k: &[u32; 32], iv: &[u8; 16], data: &mut [u8]) {
     }
 }
 
+/// The key schedule (GB/T 32907 §7.3) from `k` = MK ^ FK: each round's S-box is the same two
+/// GFNI instructions as the rounds', on one word, instead of the portable circuit (about
+/// three times faster; a channel expands four keys per handshake).
+#[target_feature(enable = "gfni")]
+fn round_keys_impl(k: &mut [u32; 4], ck: &[u32; 32], rk: &mut [u32; 32]) {
+    let (m_in, m_out) = (_mm_set1_epi64x(IN_MATRIX), _mm_set1_epi64x(OUT_MATRIX));
+    for (out, c) in rk.iter_mut().zip(ck) {
+        let x = _mm_cvtsi32_si128((k[1] ^ k[2] ^ k[3] ^ c) as i32);
+        let s = _mm_gf2p8affineinv_epi64_epi8::<OUT_C>(_mm_gf2p8affine_epi64_epi8::<IN_C>(x, m_in), m_out);
+        // τ is bytewise, so the byte order of the word in the register does not matter.
+        let t = _mm_cvtsi128_si32(s) as u32;
+        *out = k[0] ^ t ^ t.rotate_left(13) ^ t.rotate_left(23);
+        *k = [k[1], k[2], k[3], *out];
+    }
+}
+
 /// Whether this CPU has what this module runs on.
 #[cfg(feature = "std")]
 pub(crate) fn is_supported() -> bool {
@@ -312,6 +328,12 @@ impl Gfni {
     pub(crate) fn ctr32(self, rk: &[u32; 32], nonce: &[u8; 12], ctr: u32, data: &mut [u8]) {
         // SAFETY: as above.
         unsafe { ctr32_impl(rk, nonce, ctr, data) }
+    }
+
+    /// The encryption round keys from `k` = MK ^ FK (which it overwrites).
+    pub(crate) fn round_keys(self, k: &mut [u32; 4], ck: &[u32; 32], rk: &mut [u32; 32]) {
+        // SAFETY: as above.
+        unsafe { round_keys_impl(k, ck, rk) }
     }
 
     /// CBC encryption of whole blocks in place, with the keys of `x86::FastKeys`.

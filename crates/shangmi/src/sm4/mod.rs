@@ -171,10 +171,17 @@ impl Sm4Key {
             u32::from_be_bytes([key[4 * i], key[4 * i + 1], key[4 * i + 2], key[4 * i + 3]]) ^ FK[i]
         }));
         let mut enc = [0u32; 32];
-        for (i, rk) in enc.iter_mut().enumerate() {
-            let t = portable::tau(k[1] ^ k[2] ^ k[3] ^ CK[i]);
-            *rk = k[0] ^ t ^ t.rotate_left(13) ^ t.rotate_left(23);
-            *k = [k[1], k[2], k[3], *rk];
+        match backend {
+            // Only handed out where the CPU has GFNI (see `gfni()`).
+            #[cfg(target_arch = "x86_64")]
+            Backend::Gfni => gfni::Gfni.round_keys(&mut k, &CK, &mut enc),
+            _ => {
+                for (i, rk) in enc.iter_mut().enumerate() {
+                    let t = portable::tau(k[1] ^ k[2] ^ k[3] ^ CK[i]);
+                    *rk = k[0] ^ t ^ t.rotate_left(13) ^ t.rotate_left(23);
+                    *k = [k[1], k[2], k[3], *rk];
+                }
+            }
         }
         let mut dec = enc;
         dec.reverse();
