@@ -77,7 +77,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use sm3::{Digest, Sm3};
 use wearpay_crypto::{CryptoProvider, PublicKey, SignatureScheme, SigningKey};
 use wearpay_pay::{Counter, MerchantId, Money, Outcome, ReasonCode, TerminalSerial, Timestamp};
 
@@ -293,17 +292,19 @@ pub fn entry_hash(
     subject: &str,
     details: &str,
 ) -> [u8; 32] {
-    let mut h = Sm3::new();
+    let mut h = wearpay_shangmi::PROVIDER.sm3.start();
     h.update(ENTRY_CONTEXT);
     h.update(prev_hash);
-    h.update(seq.to_be_bytes());
-    h.update(at.to_be_bytes());
+    h.update(&seq.to_be_bytes());
+    h.update(&at.to_be_bytes());
     for field in [kind, actor, subject, details] {
         // Texts in the log are far below 4 GiB; saturating keeps this total anyway.
-        h.update(u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes());
+        h.update(&u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes());
         h.update(field.as_bytes());
     }
-    h.finalize().into()
+    let mut out = [0u8; 32];
+    out.copy_from_slice(h.finish().as_ref());
+    out
 }
 
 /// The message a checkpoint signs.
@@ -481,7 +482,7 @@ impl Event {
     pub(crate) fn terminal_enrolled(t: &Terminal) -> Self {
         let details = Details::new()
             .int("account", t.account.0)
-            .text("certificate_sm3", hex::encode(Sm3::digest(&t.certificate)));
+            .text("certificate_sm3", hex::encode(crate::sm3(&[&t.certificate])));
         Self::new(AuditKind::TerminalEnrolled, AuditActor::Admin, alloc::format!("terminal:{}", t.serial), details)
     }
 
@@ -686,7 +687,7 @@ fn scheme_from_name(s: &str) -> Option<SignatureScheme> {
 pub fn audit_key_id(key: &PublicKey) -> Result<String, Error> {
     let spki = wearpay_pki::keys::public_key_to_spki(key)
         .map_err(|_| Error::invalid("audit signing key", "has no SubjectPublicKeyInfo encoding"))?;
-    Ok(hex::encode(Sm3::digest(&spki)))
+    Ok(hex::encode(crate::sm3(&[&spki])))
 }
 
 /// Where the chain stands.

@@ -60,6 +60,15 @@ mod store;
 mod types;
 pub mod webhook;
 
+/// SM3 over the concatenation of `parts`, through the ShangMi provider the center runs on
+/// (audit chain, token and request digests, key ids).
+pub(crate) fn sm3(parts: &[&[u8]]) -> [u8; 32] {
+    let digest = wearpay_shangmi::PROVIDER.sm3.start().finish_with(parts);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
 pub use audit::{
     AuditActor, AuditCheckpoint, AuditCheckpointer, AuditEntry, AuditFinding, AuditKind, AuditReport, AuditStatus,
     CheckpointSource,

@@ -1,7 +1,6 @@
 //! Deciding and recording a payment exactly once.
 use chrono::Datelike;
 use chrono_tz::Tz;
-use sm3::{Digest, Sm3};
 use wearpay_pay::{
     Amount, Counter, Currency, Limits, MAX_MESSAGE_LEN, Mode, Money, OrderId, Outcome, Policy, ReasonCode, Receipt,
     SignedMoney, TerminalSerial, Timestamp, TxId,
@@ -222,7 +221,7 @@ impl Prepared {
             day: i64::from(day_key(now, tz)?),
             amount: r.money.amount.minor_i64(),
             counter: counter_i64(r.counter)?,
-            hash: Sm3::digest(&r.request).into(),
+            hash: crate::sm3(&[&r.request]),
         })
     }
 }

@@ -34,11 +34,12 @@ use wearpay_bridge::{Bridge, BridgeConfig};
 use wearpay_center::keystore::KeyPurpose;
 use wearpay_center::node::{Center, CenterConfig, InitOptions, init};
 use wearpay_center::{NewAccount, NewMerchant, NewOrder};
-use wearpay_crypto::{KeyAlgorithm, portable::PROVIDER};
+use wearpay_crypto::KeyAlgorithm;
 use wearpay_link::AirProfile;
 use wearpay_link::sim::{LinkConfig, LinkStats, SimPeripheral};
 use wearpay_pay::{Currency, Description, MerchantId, MerchantName, Mode, Money, OrderId, Pan, Timestamp};
 use wearpay_pki::{DistinguishedName, UnixTime};
+use wearpay_shangmi::PROVIDER;
 use wearpay_terminal::{
     Approval, Exchange, Provisioning, Scripted, ScriptedUi, SecureElement, SimulatedUser, SoftSe, SystemClock, Terminal,
 };

@@ -21,11 +21,12 @@ use wearpay_center::{
     Account, AccountId, AccountKind, NewAccount, NewMerchant, NewOrder, Store, Terminal, TerminalStatus,
     keystore::PasswordSource,
 };
-use wearpay_crypto::{KeyAlgorithm, Zeroizing, portable::PROVIDER};
+use wearpay_crypto::{KeyAlgorithm, Zeroizing};
 use wearpay_pay::{
     Amount, Currency, Description, MerchantId, MerchantName, Money, OrderId, Pan, Pin, TerminalSerial, Timestamp,
 };
 use wearpay_pki::{UnixTime, files};
+use wearpay_shangmi::PROVIDER;
 
 /// `wearpay center …`
 #[derive(Debug, Args)]

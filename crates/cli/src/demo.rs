@@ -35,11 +35,12 @@ use wearpay_bridge::{Bridge, BridgeConfig, Fault, FaultPlan, RunningBridge};
 use wearpay_center::http::{ApiRole, tokens};
 use wearpay_center::node::{ADMIN_TOKEN_FILE, CenterConfig, InitOptions};
 use wearpay_center::{AccountId, TerminalStatus};
-use wearpay_crypto::{KeyAlgorithm, Zeroizing, portable::PROVIDER};
+use wearpay_crypto::{KeyAlgorithm, Zeroizing};
 use wearpay_link::AirProfile;
 use wearpay_link::sim::{LinkConfig, LinkStats, LinkStream, SimPeripheral};
 use wearpay_pay::{MerchantId, Mode, OrderId, Outcome, Pin, SignedMoney, TerminalSerial};
 use wearpay_pki::{Crl, UnixTime, files};
+use wearpay_shangmi::PROVIDER;
 use wearpay_terminal::{
     Approval, OrderScreen, PaymentOutcome, Scripted, SoftSe, SystemClock, Terminal, TerminalOptions, UserInterface,
 };

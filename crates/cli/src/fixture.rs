@@ -15,9 +15,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use wearpay_center::http::ActivationCode;
 use wearpay_center::node::{Center, CenterConfig, InitOptions, init};
-use wearpay_crypto::{KeyAlgorithm, Zeroizing, portable::PROVIDER};
+use wearpay_crypto::{KeyAlgorithm, Zeroizing};
 use wearpay_pay::{BiometricMatch, MatcherId, Pan, Timestamp};
 use wearpay_pki::{Certificate, DistinguishedName, UnixTime, files};
+use wearpay_shangmi::PROVIDER;
 use wearpay_terminal::{Provisioning, SecureElement, SimulatedUser, SoftSe};
 
 /// The band directory's sealed secure-element state.

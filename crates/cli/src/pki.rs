@@ -15,16 +15,15 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use wearpay_crypto::{
-    CryptoProvider, HashAlgorithm, KeyAlgorithm, PrivateKey, PublicKey, SigningKey, portable::PROVIDER,
-};
+use wearpay_crypto::{CryptoProvider, HashAlgorithm, KeyAlgorithm, PrivateKey, PublicKey, SigningKey};
 use wearpay_pki::{
     AltName, Certificate, CertificateBuilder, CertificateRequest, Crl, CrlBuilder, CsrBuilder, DistinguishedName,
     KeyEncryption, Object, Pbes2Cipher, Pbes2Prf, RevocationPolicy, RevocationReason, Role, UnixTime, Verifier, files,
     keys,
 };
 
-static P: &CryptoProvider = &PROVIDER;
+/// The ShangMi provider (its portable fallback where the CPU lacks the fast paths).
+static P: &CryptoProvider = &wearpay_shangmi::PROVIDER;
 
 /// Clock skew allowed for at issuance: certificates start this many seconds in the past.
 const BACKDATE_SECS: u64 = 300;

@@ -19,8 +19,9 @@ use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use wearpay_crypto::{PrivateKey, SigningKey, portable::PROVIDER};
+use wearpay_crypto::{PrivateKey, SigningKey};
 use wearpay_pki::{Certificate, Crl, files};
+use wearpay_shangmi::PROVIDER;
 use wearpay_tlcp::msgs::{AlertDescription, CertificateDer, MaxFragmentLength};
 use wearpay_tlcp::session::MemorySessionStore;
 use wearpay_tlcp::stream::system_time;

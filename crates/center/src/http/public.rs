@@ -12,7 +12,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use sm3::{Digest, Sm3};
 use wearpay_crypto::{Zeroize, ct_eq};
 
 use super::{
@@ -110,7 +109,7 @@ pub(crate) struct Revoked {
 
 /// The SM3 hash the store keeps of a reporting secret.
 pub(crate) fn report_secret_hash(secret: &str) -> [u8; 32] {
-    Sm3::digest(secret.trim().as_bytes()).into()
+    crate::sm3(&[secret.trim().as_bytes()])
 }
 
 /// `POST /v1/lost`: the holder's report of a lost band, with the account's reporting

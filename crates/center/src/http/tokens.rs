@@ -35,7 +35,6 @@ use axum::{
     http::{header, request::Parts},
 };
 use serde::{Deserialize, Serialize};
-use sm3::{Digest, Sm3};
 use wearpay_crypto::{CryptoProvider, Zeroizing, ct_eq};
 use wearpay_pay::{MerchantId, Timestamp};
 use wearpay_pki::files;
@@ -134,7 +133,7 @@ fn parse_file(text: &str) -> Result<Vec<Entry>, Error> {
 }
 
 fn token_hash(token: &str) -> [u8; 32] {
-    Sm3::digest(token.as_bytes()).into()
+    crate::sm3(&[token.as_bytes()])
 }
 
 /// Makes a new random token for `role`.

@@ -29,7 +29,6 @@ use alloc::{format, string::String, vec::Vec};
 use core::{fmt, str::FromStr, time::Duration};
 
 use serde::Serialize;
-use sm3::{Digest, Sm3};
 use wearpay_crypto::{CryptoProvider, HashAlgorithm, Zeroizing, ct_eq};
 use wearpay_pay::{Amount, MerchantId, Money, Timestamp, TxId};
 
@@ -270,12 +269,7 @@ pub fn verify_webhook(
 /// The id of the event of `kind` for the booking with `key`: `evt_` and the first 16
 /// bytes of SM3 over a domain label, the type and the key, in hex.
 fn event_id(kind: WebhookKind, key: &[u8]) -> String {
-    let digest = Sm3::new()
-        .chain_update(b"wearpay webhook event\0")
-        .chain_update(kind.as_str().as_bytes())
-        .chain_update([0u8])
-        .chain_update(key)
-        .finalize();
+    let digest = crate::sm3(&[b"wearpay webhook event\0", kind.as_str().as_bytes(), &[0u8], key]);
     format!("evt_{}", hex::encode(&digest[..16]))
 }
 
