@@ -272,18 +272,19 @@ fn a_key_that_does_not_match_its_certificate_is_refused_before_connecting() {
     assert!(run.stderr.contains("does not match the signing certificate"), "{}", run.stderr);
 }
 
-#[test]
-fn bench_handshake_reports_json() {
-    let mut child = Command::new(BIN)
-        .args(["bench", "handshake", "--seconds", "0.05", "--rounds", "1", "--suite", "ECC_SM4_GCM_SM3", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// Runs `wearpay bench <args>` and parses its JSON output.
+fn bench_json(args: &[&str]) -> serde_json::Value {
+    let mut child =
+        Command::new(BIN).arg("bench").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut out = String::new();
     child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     assert!(wait_bounded(&mut child).success());
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn bench_handshake_reports_json() {
+    let v = bench_json(&["handshake", "--seconds", "0.05", "--rounds", "1", "--suite", "ECC_SM4_GCM_SM3", "--json"]);
     assert_eq!(v["provider"], "shangmi", "the center's provider by default");
     let r = &v["results"][0];
     assert_eq!(r["suite"], "ECC_SM4_GCM_SM3");
@@ -291,17 +292,18 @@ fn bench_handshake_reports_json() {
     assert!(r["resumed_per_sec"].as_f64().unwrap() > 0.0);
 
     // --only full skips the resumed handshakes and says so with null.
-    let mut child = Command::new(BIN)
-        .args(["bench", "handshake", "--seconds", "0.05", "--rounds", "1", "--suite", "ECC_SM4_CBC_SM3"])
-        .args(["--only", "full", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    assert!(wait_bounded(&mut child).success());
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = bench_json(&[
+        "handshake",
+        "--seconds",
+        "0.05",
+        "--rounds",
+        "1",
+        "--suite",
+        "ECC_SM4_CBC_SM3",
+        "--only",
+        "full",
+        "--json",
+    ]);
     let r = &v["results"][0];
     assert!(r["full_per_sec"].as_f64().unwrap() > 0.0);
     assert!(r["resumed_per_sec"].is_null(), "{r}");
@@ -311,16 +313,7 @@ fn bench_handshake_reports_json() {
 /// `bench crypto --json`: every operation the issue names, on both providers, in its unit.
 #[test]
 fn bench_crypto_reports_both_providers() {
-    let mut child = Command::new(BIN)
-        .args(["bench", "crypto", "--seconds", "0.02", "--rounds", "1", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    assert!(wait_bounded(&mut child).success());
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = bench_json(&["crypto", "--seconds", "0.02", "--rounds", "1", "--json"]);
     let ops: Vec<(&str, &str)> =
         v.as_array().unwrap().iter().map(|f| (f["op"].as_str().unwrap(), f["unit"].as_str().unwrap())).collect();
     assert_eq!(
