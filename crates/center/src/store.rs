@@ -483,6 +483,7 @@ impl Store {
             certificate: new.certificate,
             enrolled_at: now,
             status_changed_at: now,
+            replaced_by: None,
         };
         audit::append(&mut tx, now, Event::terminal_enrolled(&terminal)).await?;
         tx.commit().await?;
@@ -540,8 +541,8 @@ impl Store {
     pub async fn terminals_of(&self, account: AccountId) -> Result<Vec<Terminal>, Error> {
         self.db
             .all(
-                "SELECT serial, account_id, status, last_counter, certificate, enrolled_at, status_changed_at \
-                 FROM terminals WHERE account_id = $1 ORDER BY enrolled_at, serial",
+                "SELECT serial, account_id, status, last_counter, certificate, enrolled_at, status_changed_at, \
+                 replaced_by FROM terminals WHERE account_id = $1 ORDER BY enrolled_at, serial",
                 args![account.0],
             )
             .await?
@@ -660,7 +661,7 @@ fn order_from(r: &Row) -> Result<StoredOrder, Error> {
 }
 
 const TERMINAL_SELECT: &str = "SELECT serial, account_id, status, last_counter, certificate, enrolled_at, \
-     status_changed_at FROM terminals WHERE serial = $1";
+     status_changed_at, replaced_by FROM terminals WHERE serial = $1";
 
 pub(crate) async fn terminal_in(tx: &mut Tx, key: &str) -> Result<Option<Terminal>, Error> {
     tx.optional(TERMINAL_SELECT, args![key]).await?.map(|r| terminal_from(&r)).transpose()
@@ -675,6 +676,7 @@ fn terminal_from(r: &Row) -> Result<Terminal, Error> {
         certificate: r.get(4)?,
         enrolled_at: to_ts(r.get(5)?)?,
         status_changed_at: to_ts(r.get(6)?)?,
+        replaced_by: r.get::<Option<String>>(7)?.map(|s| serial(&s)).transpose()?,
     })
 }
 

@@ -257,6 +257,9 @@ pub struct Terminal {
     pub enrolled_at: Timestamp,
     /// When its status last changed (its enrollment at first).
     pub status_changed_at: Timestamp,
+    /// The certificate that took its place at a renewal, if any (it is then revoked, with
+    /// reason superseded on the CRL).
+    pub replaced_by: Option<TerminalSerial>,
 }
 
 /// An order to create.

@@ -197,6 +197,7 @@ async fn renewal_moves_the_terminal(env: Env) {
     let Response::Renewed(renewed) = renew(&mut tls, &*band.key).await else { panic!("not renewed") };
     let cert = check_renewed(&env, &band, &renewed);
     assert_eq!(env.terminal(&band).await.status, TerminalStatus::Active);
+    assert_eq!(env.terminal(&band).await.replaced_by, None);
     assert_eq!(crl_entry(&env, old.as_bytes()), None);
     // The old certificate still pays until then (a lost answer must cost nothing).
     assert_eq!(pay(&mut tls, &pay_request(&band, &orders[2], 3)).await, Outcome::Approved);
@@ -212,7 +213,10 @@ async fn renewal_moves_the_terminal(env: Env) {
     assert_eq!(moved.status, TerminalStatus::Active);
     assert_eq!(moved.account, env.payer);
     assert_eq!(moved.last_counter, Some(Counter(3)), "the counter carries over");
-    assert_eq!(env.terminal(&band).await.status, TerminalStatus::Revoked);
+    assert_eq!(moved.replaced_by, None);
+    let superseded = env.terminal(&band).await;
+    assert_eq!(superseded.status, TerminalStatus::Revoked);
+    assert_eq!(superseded.replaced_by, Some(new.clone()), "the registry says which certificate replaced it");
     assert_eq!(crl_entry(&env, old.as_bytes()), Some(wearpay_pki::RevocationReason::Superseded));
     openssl_lists(&env.center.crl_path(), &hex::encode_upper(old.as_bytes()), "Superseded");
 

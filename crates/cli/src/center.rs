@@ -698,6 +698,7 @@ fn terminal_json(t: &Terminal) -> serde_json::Value {
         "account": t.account.0,
         "status": t.status.to_string(),
         "last_counter": t.last_counter.map(|c| c.0),
+        "replaced_by": t.replaced_by.as_ref().map(|s| hex::encode_upper(s.as_bytes())),
     })
 }
 
@@ -754,7 +755,14 @@ async fn terminal(c: TerminalCommand) -> Result<ExitCode> {
 }
 
 fn terminal_line(t: &Terminal) -> String {
-    format!("terminal {}: account {}, {}", hex::encode_upper(t.serial.as_bytes()), t.account.0, t.status)
+    let renewed = t.replaced_by.as_ref().map(|s| format!(", renewed as {}", hex::encode_upper(s.as_bytes())));
+    format!(
+        "terminal {}: account {}, {}{}",
+        hex::encode_upper(t.serial.as_bytes()),
+        t.account.0,
+        t.status,
+        renewed.unwrap_or_default()
+    )
 }
 
 async fn set_status(a: SerialArgs, status: TerminalStatus) -> Result<ExitCode> {

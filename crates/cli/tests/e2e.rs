@@ -137,8 +137,12 @@ fn a_band_pays_through_a_bridge_in_every_mode() {
     let serial = active_serial(dir, &alice);
     assert_eq!(renewed["serial"], serial.as_str(), "the terminal moved to the new certificate");
     let list = json(dir, &["center", "terminal", "list", "--config", "c/center.toml", "--account", &alice, "--json"]);
-    let status = |s: &str| list.as_array().unwrap().iter().find(|t| t["serial"] == s).unwrap()["status"].clone();
-    assert_eq!(status(&old), "revoked");
+    let row = |s: &str| list.as_array().unwrap().iter().find(|t| t["serial"] == s).unwrap().clone();
+    assert_eq!(row(&old)["status"], "revoked");
+    assert_eq!(row(&old)["replaced_by"], serial.as_str(), "the list says the old certificate was renewed");
+    assert!(row(&serial)["replaced_by"].is_null());
+    let lines = ok(dir, &["center", "terminal", "list", "--config", "c/center.toml", "--account", &alice]);
+    assert!(lines.contains(&format!("{old}: account {alice}, revoked, renewed as {serial}")), "{lines}");
     assert_eq!(balance(dir, &alice), "150.00 CNY");
 
     // The band is lost: revoked, it can pay no more.

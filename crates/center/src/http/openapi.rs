@@ -474,7 +474,7 @@ pub fn document() -> Value {
                     json!({"serial": string(), "account": integer(),
                            "status": {"enum": ["active", "suspended", "revoked"]},
                            "last_counter": {"type": ["integer", "null"]}, "enrolled_at": integer(),
-                           "status_changed_at": integer()}),
+                           "status_changed_at": integer(), "replaced_by": {"type": ["string", "null"]}}),
                 ),
             },
         },

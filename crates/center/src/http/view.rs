@@ -111,6 +111,8 @@ pub(crate) struct TerminalView {
     last_counter: Option<u64>,
     enrolled_at: u64,
     status_changed_at: u64,
+    /// The serial of the certificate that replaced this one at a renewal.
+    replaced_by: Option<String>,
 }
 
 impl From<&Terminal> for TerminalView {
@@ -122,6 +124,7 @@ impl From<&Terminal> for TerminalView {
             last_counter: t.last_counter.map(|c| c.0),
             enrolled_at: t.enrolled_at.0,
             status_changed_at: t.status_changed_at.0,
+            replaced_by: t.replaced_by.as_ref().map(ToString::to_string),
         }
     }
 }
