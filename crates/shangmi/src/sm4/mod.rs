@@ -172,9 +172,12 @@ impl Sm4Key {
         }));
         let mut enc = [0u32; 32];
         match backend {
-            // Only handed out where the CPU has GFNI (see `gfni()`).
+            // Handed out only where the CPU has GFNI (see `gfni()`).
             #[cfg(target_arch = "x86_64")]
             Backend::Gfni => gfni::Gfni.round_keys(&mut k, &CK, &mut enc),
+            // Likewise only where the CPU has AES-NI (see `simd()`).
+            #[cfg(target_arch = "x86_64")]
+            Backend::AesNi | Backend::Vaes => x86::Simd::AesNi.round_keys(&mut k, &CK, &mut enc),
             _ => {
                 for (i, rk) in enc.iter_mut().enumerate() {
                     let t = portable::tau(k[1] ^ k[2] ^ k[3] ^ CK[i]);

@@ -16,7 +16,7 @@
 
 use core::arch::x86_64::*;
 
-use super::affine::{L_OF_POST_C, Lin, PRE, PRE_INV, W0, W8, W24};
+use super::affine::{L_OF_POST_C, Lin, POST, POST_C, PRE, PRE_C, PRE_INV, W0, W8, W24};
 
 /// Round keys in the form these rounds use: `k[i] = P(rk[i])` bytewise, in every lane.
 #[derive(Clone, zeroize::Zeroize)]
@@ -317,6 +317,34 @@ sm4_simd! {
     lanes = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7), reg = ymm_reg, par = 2
 }
 
+/// P(x) and Q(s) of `affine`, constants included, for the key schedule's τ.
+const TAB_TAU_IN: [[u8; 16]; 2] = PRE.nibble_tables(PRE_C);
+const TAB_TAU_OUT: [[u8; 16]; 2] = POST.nibble_tables(POST_C);
+
+/// A byte map by nibble lookups (`lo[n] ^ hi[m]`), on every byte of `x`.
+#[inline]
+#[target_feature(enable = "ssse3")]
+fn nibble_map(t: &[[u8; 16]; 2], x: __m128i) -> __m128i {
+    let mask = _mm_set1_epi8(0x0f);
+    let lo = _mm_shuffle_epi8(tab128(&t[0]), _mm_and_si128(x, mask));
+    let hi = _mm_shuffle_epi8(tab128(&t[1]), _mm_and_si128(_mm_srli_epi16::<4>(x), mask));
+    _mm_xor_si128(lo, hi)
+}
+
+/// The key schedule (GB/T 32907 §7.3) from `k` = MK ^ FK, with τ as Q(S_aes(P(x))) on AES-NI
+/// instead of the portable circuit. The word fills all four columns of the state, so
+/// `aesenclast`'s ShiftRows moves nothing and its SubBytes is S_aes on each byte.
+#[target_feature(enable = "aes,ssse3")]
+fn round_keys_impl(k: &mut [u32; 4], ck: &[u32; 32], rk: &mut [u32; 32]) {
+    for (out, c) in rk.iter_mut().zip(ck) {
+        let x = _mm_set1_epi32((k[1] ^ k[2] ^ k[3] ^ c) as i32);
+        let s = _mm_aesenclast_si128(nibble_map(&TAB_TAU_IN, x), _mm_setzero_si128());
+        let t = _mm_cvtsi128_si32(nibble_map(&TAB_TAU_OUT, s)) as u32;
+        *out = k[0] ^ t ^ t.rotate_left(13) ^ t.rotate_left(23);
+        *k = [k[1], k[2], k[3], *out];
+    }
+}
+
 /// The x86 back ends. Only constructed after the CPU was checked for their features
 /// (`Backend::is_supported`), which is what makes the calls below sound.
 #[derive(Clone, Copy)]
@@ -344,6 +372,13 @@ impl Simd {
             // SAFETY: as above; VAES support implies AVX.
             Simd::Vaes => unsafe { aesni_avx::block(keys, block) },
         }
+    }
+
+    /// The encryption round keys from `k` = MK ^ FK (which it overwrites); both back ends
+    /// have AES-NI.
+    pub(crate) fn round_keys(self, k: &mut [u32; 4], ck: &[u32; 32], rk: &mut [u32; 32]) {
+        // SAFETY: `self` exists only where the CPU has AES-NI and SSSE3 (see the type).
+        unsafe { round_keys_impl(k, ck, rk) }
     }
 
     pub(crate) fn ctr32(self, keys: &FastKeys, nonce: &[u8; 12], ctr: u32, data: &mut [u8]) {
