@@ -120,3 +120,69 @@ fn point_validation_agrees() {
         assert_eq!(S.sm2.validate(&public), P.sm2.validate(&public), "case {i}: {}", hex::encode(sec1));
     }
 }
+
+/// Keys prepared at their first verification are kept (see `sm2::prepared`): a key seen
+/// again, under its own ID or another, with good and bad signatures, gives exactly the
+/// portable provider's answers, and a point off the curve is refused every time.
+#[test]
+fn a_key_verified_again_gives_the_same_answers() {
+    let mut rng = Rng::new(0x5173);
+    for round in 0..50 {
+        let scalar = rng.bytes(32);
+        let id_len = 1 + rng.below(20);
+        let other_id = rng.bytes(id_len);
+        let (Ok(default), Ok(other)) =
+            (S.sm2.from_secret(&scalar, DEFAULT_SM2_ID), S.sm2.from_secret(&scalar, &other_id))
+        else {
+            continue;
+        };
+        let public = sm2_public(&*default);
+        let msg_len = rng.below(100);
+        let msg = rng.bytes(msg_len);
+        let by_default = default.sign(&msg).unwrap();
+        let by_other = other.sign(&msg).unwrap();
+        let mut bad = by_default.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        // Several times each, in an order that warms the map with either ID first.
+        for _ in 0..3 {
+            let cases: [(&[u8], &[u8], &[u8]); 5] = if round % 2 == 0 {
+                [
+                    (DEFAULT_SM2_ID, &msg, &by_default),
+                    (&other_id, &msg, &by_other),
+                    (DEFAULT_SM2_ID, &msg, &by_other),
+                    (&other_id, &msg, &by_default),
+                    (DEFAULT_SM2_ID, &msg, &bad),
+                ]
+            } else {
+                [
+                    (&other_id, &msg, &by_other),
+                    (DEFAULT_SM2_ID, &msg, &by_default),
+                    (&other_id, &msg, &by_default),
+                    (DEFAULT_SM2_ID, b"another message", &by_default),
+                    (DEFAULT_SM2_ID, &msg, &bad),
+                ]
+            };
+            for (i, (id, m, sig)) in cases.into_iter().enumerate() {
+                assert_eq!(
+                    S.sm2.verify(&public, id, m, sig).is_ok(),
+                    P.sm2.verify(&public, id, m, sig).is_ok(),
+                    "round {round}, case {i}"
+                );
+            }
+            assert!(S.sm2.verify(&public, DEFAULT_SM2_ID, &msg, &by_default).is_ok());
+            assert!(S.sm2.verify(&public, &other_id, &msg, &by_other).is_ok());
+        }
+    }
+    // Off the curve: refused, and never kept.
+    let mut sec1 = [0u8; 65];
+    sec1[0] = 4;
+    sec1[64] = 1;
+    let off = Sm2PublicKey::from_sec1(&sec1).unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            S.sm2.verify(&off, DEFAULT_SM2_ID, b"m", &[0x30, 0x06, 2, 1, 1, 2, 1, 1]),
+            Err(Error::InvalidPublicKey)
+        );
+    }
+}

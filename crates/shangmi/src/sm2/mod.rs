@@ -35,10 +35,11 @@ use crate::sm3::{SM3, Sm3};
 pub mod ct;
 pub mod field;
 pub mod point;
+mod prepared;
 mod safegcd;
 
 use field::Scalar;
-use point::{Affine, Jacobian, mul_base, mul_double_vartime, mul_point};
+use point::{Affine, Jacobian, mul_base, mul_double_vartime_with, mul_point};
 
 /// SM2 on this crate's arithmetic.
 #[derive(Debug, Clone, Copy, Default)]
@@ -286,8 +287,9 @@ impl Sm2 for Sm2Impl {
         // r, s ∈ [1, n − 1] (B1, B2).
         let r = Scalar::from_be_bytes(&r).filter(|r| !r.is_zero_vartime()).ok_or(Error::BadSignature)?;
         let s = Scalar::from_be_bytes(&s).filter(|s| !s.is_zero_vartime()).ok_or(Error::BadSignature)?;
-        let p = public_point(public)?;
-        let z = z_value(&SM3, id, public)?;
+        // The key's table and Z, prepared at its first verification (see `prepared`).
+        let key = prepared::prepared(public, id)?;
+        let z = key.z(public, id)?;
         let mut h = Sm3::new();
         h.update(z.as_ref());
         h.update(msg);
@@ -297,7 +299,7 @@ impl Sm2 for Sm2Impl {
         if t.is_zero_vartime() {
             return Err(Error::BadSignature);
         }
-        let point = mul_double_vartime(&s, &t, &p);
+        let point = mul_double_vartime_with(&s, &t, &key.multiples);
         // The point at infinity has no x (B6); checked on Z, without the inversion.
         if point.is_identity_vartime() {
             return Err(Error::BadSignature);

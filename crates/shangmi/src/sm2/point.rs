@@ -584,20 +584,36 @@ impl OddMultiplesOfG {
 /// u1·G + u2·P for public u1, u2 and P, in variable time: one chain of doublings shared by
 /// both wNAF expansions (Shamir's trick), mixed additions from the affine tables of G and P.
 pub fn mul_double_vartime(u1: &Scalar, u2: &Scalar, p: &Affine) -> Jacobian {
+    mul_double_vartime_with(u1, u2, &OddMultiples::new(p))
+}
+
+/// P, 3P, …, (2^(w−1) − 1)·P for w = [`P_WNAF_WIDTH`], affine: what u1·G + u2·P needs of P.
+/// It depends on P alone, so a verifier may keep it for a key it sees again.
+#[derive(Clone, Debug)]
+pub struct OddMultiples([Affine; 1 << (P_WNAF_WIDTH - 2)]);
+
+impl OddMultiples {
+    /// The table of `p`, made affine with one variable-time inversion, which the cheaper
+    /// mixed additions repay. None is at infinity: the multipliers are below n.
+    pub fn new(p: &Affine) -> Self {
+        let p1 = p.to_jacobian();
+        let p2 = p1.double();
+        let mut multiples = [p1; 1 << (P_WNAF_WIDTH - 2)];
+        for j in 1..multiples.len() {
+            multiples[j] = multiples[j - 1].add_vartime(&p2);
+        }
+        let mut table = [Affine::default(); 1 << (P_WNAF_WIDTH - 2)];
+        batch_to_affine_into(&multiples, &mut table);
+        Self(table)
+    }
+}
+
+/// [`mul_double_vartime`] with P's table already made.
+pub fn mul_double_vartime_with(u1: &Scalar, u2: &Scalar, p: &OddMultiples) -> Jacobian {
     let g_table = &OddMultiplesOfG::get().0;
+    let p_table = &p.0;
     let g_digits = wnaf(&u1.to_canonical_limbs(), G_WNAF_WIDTH);
     let p_digits = wnaf(&u2.to_canonical_limbs(), P_WNAF_WIDTH);
-
-    // P, 3P, …, (2^(w−1) − 1)·P, made affine with one variable-time inversion, which the
-    // cheaper mixed additions repay. None is at infinity: the multipliers are below n.
-    let p1 = p.to_jacobian();
-    let p2 = p1.double();
-    let mut multiples = [p1; 1 << (P_WNAF_WIDTH - 2)];
-    for j in 1..multiples.len() {
-        multiples[j] = multiples[j - 1].add_vartime(&p2);
-    }
-    let mut p_table = [Affine::default(); 1 << (P_WNAF_WIDTH - 2)];
-    batch_to_affine_into(&multiples, &mut p_table);
 
     let top = |digits: &[i8; 257]| digits.iter().rposition(|&d| d != 0).map_or(0, |t| t + 1);
     let len = top(&g_digits).max(top(&p_digits));

@@ -1,0 +1,70 @@
+//! Public keys prepared for verification, once per key.
+//!
+//! Verifying under a key needs the point, checked to be on the curve, its odd multiples for
+//! the wNAF (a doubling, seven additions and an inversion), and Z for the signer's ID (two
+//! SM3 compressions): about a tenth of a verification, and the same every time for the same
+//! key. The center verifies the same bands' keys again and again (each CertificateVerify
+//! and each payment request), and a band only ever verifies its center's. So with `std`,
+//! prepared keys are kept in a process-wide map keyed by the full encoded point, with a
+//! randomly keyed hasher, up to [`CAPACITY`] keys; when full it starts afresh. Everything in
+//! it is derived from public data. Without `std` each verification prepares its key.
+use alloc::{sync::Arc, vec::Vec};
+
+use wearpay_crypto::{Error, HashOutput, Sm2PublicKey, sm2::z_value};
+
+use super::point::{Affine, OddMultiples};
+use crate::sm3::SM3;
+
+/// How many keys the map holds before it starts afresh (about 700 bytes each).
+pub const CAPACITY: usize = 4096;
+
+/// A public key ready for [`super::point::mul_double_vartime_with`].
+#[derive(Debug)]
+pub(crate) struct PreparedKey {
+    pub(crate) multiples: OddMultiples,
+    /// The ID Z was computed for, and Z.
+    id: Vec<u8>,
+    z: HashOutput,
+}
+
+impl PreparedKey {
+    /// Fails for a point off the curve, or an ID too long for Z.
+    fn new(public: &Sm2PublicKey, id: &[u8]) -> Result<Self, Error> {
+        let point = Affine::from_sec1(public.as_sec1()).ok_or(Error::InvalidPublicKey)?;
+        Ok(Self { multiples: OddMultiples::new(&point), id: id.to_vec(), z: z_value(&SM3, id, public)? })
+    }
+
+    /// Z for `id`: the one kept if `id` is the ID it was prepared with.
+    pub(crate) fn z(&self, public: &Sm2PublicKey, id: &[u8]) -> Result<HashOutput, Error> {
+        if id == self.id.as_slice() { Ok(self.z) } else { z_value(&SM3, id, public) }
+    }
+}
+
+/// `public` prepared, from the map if it was seen before.
+#[cfg(feature = "std")]
+pub(crate) fn prepared(public: &Sm2PublicKey, id: &[u8]) -> Result<Arc<PreparedKey>, Error> {
+    use std::{collections::HashMap, sync::Mutex};
+    static KEYS: Mutex<Option<HashMap<[u8; 65], Arc<PreparedKey>>>> = Mutex::new(None);
+
+    let sec1 = public.as_sec1();
+    // A poisoned lock only means another thread panicked mid-insert: the map is still a map.
+    let lock = || KEYS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(key) = lock().as_ref().and_then(|m| m.get(sec1).cloned()) {
+        return Ok(key);
+    }
+    // Prepared outside the lock; racing threads may both prepare the same key, harmlessly.
+    let key = Arc::new(PreparedKey::new(public, id)?);
+    let mut guard = lock();
+    let map = guard.get_or_insert_with(HashMap::new);
+    if map.len() >= CAPACITY {
+        map.clear();
+    }
+    map.insert(*sec1, key.clone());
+    Ok(key)
+}
+
+/// `public` prepared (no map without `std`).
+#[cfg(not(feature = "std"))]
+pub(crate) fn prepared(public: &Sm2PublicKey, id: &[u8]) -> Result<Arc<PreparedKey>, Error> {
+    PreparedKey::new(public, id).map(Arc::new)
+}
