@@ -16,6 +16,7 @@ use super::point::{Affine, OddMultiples};
 use crate::sm3::SM3;
 
 /// How many keys the map holds before it starts afresh (about 700 bytes each).
+#[cfg(feature = "std")]
 pub const CAPACITY: usize = 4096;
 
 /// A public key ready for [`super::point::mul_double_vartime_with`].
