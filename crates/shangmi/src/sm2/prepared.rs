@@ -2,12 +2,12 @@
 //!
 //! Verifying under a key needs the point, checked to be on the curve, its odd multiples for
 //! the wNAF (a doubling, seven additions and an inversion), and Z for the signer's ID (two
-//! SM3 compressions): about a tenth of a verification, and the same every time for the same
-//! key. The center verifies the same bands' keys again and again (each CertificateVerify
-//! and each payment request), and a band only ever verifies its center's. So with `std`,
-//! prepared keys are kept in a process-wide map keyed by the full encoded point, with a
-//! randomly keyed hasher, up to [`CAPACITY`] keys; when full it starts afresh. Everything in
-//! it is derived from public data. Without `std` each verification prepares its key.
+//! SM3 compressions): about a tenth of a verification, the same every time for the same key.
+//! The center verifies the same bands' keys again and again (each CertificateVerify and each
+//! payment request), so with `std` prepared keys are kept in a process-wide map keyed by the
+//! full encoded point, with a randomly keyed hasher, up to [`CAPACITY`] keys; when full it
+//! starts afresh. Everything in it is derived from public data. Without `std` each
+//! verification prepares its key.
 use alloc::{sync::Arc, vec::Vec};
 
 use wearpay_crypto::{Error, HashOutput, Sm2PublicKey, sm2::z_value};
