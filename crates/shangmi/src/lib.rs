@@ -3,7 +3,8 @@
 //! - [`sm4`]: SM4 with its S-box computed by GFNI (sixteen blocks per AVX-512 register), through
 //!   the AES-NI instruction (AVX2 + VAES on eight blocks per register where the CPU has it) or,
 //!   anywhere, a Boolean circuit; never a secret-indexed table. CBC and GCM (RFC 8998) through the `wearpay-crypto` traits.
-//! - [`sm3`]: SM3 with an unrolled compression function.
+//! - [`sm3`]: SM3 with an unrolled compression function, built for BMI2 as well (chosen at run
+//!   time).
 //! - [`sm2`]: SM2 signatures and encryption on its own constant-time field and point
 //!   arithmetic (fixed-base comb for k·G, windowed ladder for k·P).
 //!

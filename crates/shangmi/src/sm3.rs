@@ -99,8 +99,53 @@ macro_rules! four {
     }};
 }
 
-/// Compresses whole 64-byte blocks into `state`.
+/// Compresses whole 64-byte blocks into `state`: with BMI2 where the CPU has it, whose
+/// three-operand `rorx` saves the register copies of ten rotations a round (about 6% here).
 fn compress(state: &mut [u32; 8], blocks: &[u8]) {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if bmi2::compress(state, blocks) {
+        return;
+    }
+    compress_blocks(state, blocks);
+}
+
+/// The BMI2 build of [`compress_blocks`].
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[allow(unsafe_code)]
+mod bmi2 {
+    use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
+    /// Compresses `blocks` and returns true if the CPU has BMI2 (and
+    /// `WEARPAY_SHANGMI_FORCE_PORTABLE` was not `1` at the first call); else does nothing.
+    #[inline]
+    pub(super) fn compress(state: &mut [u32; 8], blocks: &[u8]) -> bool {
+        static STATE: AtomicU8 = AtomicU8::new(0);
+        let yes = match STATE.load(Relaxed) {
+            1 => false,
+            2 => true,
+            _ => {
+                let yes = !crate::sm4::force_portable_env() && std::is_x86_feature_detected!("bmi2");
+                // Racing first calls compute the same answer.
+                STATE.store(if yes { 2 } else { 1 }, Relaxed);
+                yes
+            }
+        };
+        if yes {
+            // SAFETY: the CPU has BMI2, checked above.
+            unsafe { compress_bmi2(state, blocks) };
+        }
+        yes
+    }
+
+    #[target_feature(enable = "bmi2")]
+    fn compress_bmi2(state: &mut [u32; 8], blocks: &[u8]) {
+        super::compress_blocks(state, blocks);
+    }
+}
+
+/// The compression function on whole 64-byte blocks (inlined into each build above).
+#[inline(always)]
+fn compress_blocks(state: &mut [u32; 8], blocks: &[u8]) {
     for block in blocks.chunks_exact(64) {
         let mut w: [u32; 16] = core::array::from_fn(|i| {
             u32::from_be_bytes([block[4 * i], block[4 * i + 1], block[4 * i + 2], block[4 * i + 3]])

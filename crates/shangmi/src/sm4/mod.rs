@@ -105,12 +105,12 @@ impl Backend {
 }
 
 #[cfg(feature = "std")]
-fn force_portable_env() -> bool {
+pub(crate) fn force_portable_env() -> bool {
     std::env::var_os(FORCE_PORTABLE_ENV).is_some_and(|v| v == "1")
 }
 
 #[cfg(not(feature = "std"))]
-fn force_portable_env() -> bool {
+pub(crate) fn force_portable_env() -> bool {
     false
 }
 
