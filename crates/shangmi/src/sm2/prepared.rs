@@ -12,7 +12,7 @@ use alloc::{sync::Arc, vec::Vec};
 
 use wearpay_crypto::{Error, HashOutput, Sm2PublicKey, sm2::z_value};
 
-use super::point::{Affine, OddMultiples};
+use super::point::OddMultiples;
 use crate::sm3::SM3;
 
 /// How many keys the map holds before it starts afresh (about 700 bytes each).
@@ -31,7 +31,7 @@ pub(crate) struct PreparedKey {
 impl PreparedKey {
     /// Fails for a point off the curve, or an ID too long for Z.
     fn new(public: &Sm2PublicKey, id: &[u8]) -> Result<Self, Error> {
-        let point = Affine::from_sec1(public.as_sec1()).ok_or(Error::InvalidPublicKey)?;
+        let point = super::public_point(public)?;
         Ok(Self { multiples: OddMultiples::new(&point), id: id.to_vec(), z: z_value(&SM3, id, public)? })
     }
 
