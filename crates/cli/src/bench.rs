@@ -126,17 +126,17 @@ fn handshake(args: &HandshakeArgs) -> anyhow::Result<ExitCode> {
         );
         println!("{:<22} {:>10} {:>12}", "suite", "full/s", "resumed/s");
     }
+    let (want_full, want_resumed) = match args.only.as_deref() {
+        Some("full") => (true, false),
+        Some("resumed") => (false, true),
+        _ => (true, true),
+    };
     let mut results = Vec::new();
     for suite in suites {
         let rsa = suite.params().is_some_and(|p| p.key_exchange == KeyExchange::Rsa);
         let server = Arc::new(pki.server_config(suite, rsa, profile));
-        let fresh = Arc::new(pki.client_config(suite, profile, Arc::new(NoSessionStore)));
-        let (want_full, want_resumed) = match args.only.as_deref() {
-            Some("full") => (true, false),
-            Some("resumed") => (false, true),
-            _ => (true, true),
-        };
         let full_rounds = if want_full {
+            let fresh = Arc::new(pki.client_config(suite, profile, Arc::new(NoSessionStore)));
             rates(args.rounds, round, || {
                 let s = run_handshake(&fresh, &server, now)?;
                 if s.resumed { Err(anyhow!("a full handshake resumed")) } else { Ok(()) }
