@@ -17,6 +17,7 @@ extern crate alloc;
 extern crate std;
 
 mod cert;
+mod cert_cache;
 mod crl;
 mod csr;
 mod error;
@@ -33,6 +34,9 @@ mod time;
 mod verify;
 
 pub use cert::{BasicConstraints, CERTIFICATE_LABEL, Certificate, Extension};
+#[cfg(feature = "std")]
+pub use cert_cache::MemoryCertificateCache;
+pub use cert_cache::{CertificateCache, parse_cached};
 pub use crl::{CRL_LABEL, Crl, CrlBuilder, RevocationReason, RevokedEntry};
 pub use csr::{CSR_LABEL, CertificateRequest, CsrBuilder, MAX_CHALLENGE_LEN};
 pub use error::{DecodeError, DecodeErrorKind, Error, Item};

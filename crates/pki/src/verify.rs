@@ -1,6 +1,7 @@
 //! Chain verification: path building, signatures, validity at a given time, CA constraints,
 //! key usage for a role, revocation.
 use alloc::{string::ToString, vec, vec::Vec};
+use core::borrow::Borrow;
 
 use wearpay_crypto::{CryptoProvider, PublicKey};
 
@@ -201,8 +202,9 @@ impl<'a> Verifier<'a> {
         self
     }
 
-    /// Verifies `leaf` at `time`, building the path through `intermediates` to one of the
-    /// trust anchors, and checks it fits `role` (no role check with `None`).
+    /// Verifies `leaf` at `time`, building the path through `intermediates` (certificates, or
+    /// shared ones such as a [`crate::CertificateCache`] gives) to one of the trust anchors,
+    /// and checks it fits `role` (no role check with `None`).
     ///
     /// Checks, leaf upward: validity at `time`, a known issuer (names chain, AKI/SKI agree
     /// when present), the signature (SM2 with ID `1234567812345678`), no unknown critical
@@ -211,7 +213,7 @@ impl<'a> Verifier<'a> {
     pub fn verify(
         &self,
         leaf: &'a Certificate,
-        intermediates: &'a [Certificate],
+        intermediates: &'a [impl Borrow<Certificate>],
         time: UnixTime,
         role: Option<Role>,
     ) -> Result<VerifiedPath<'a>, Error> {
@@ -236,7 +238,7 @@ impl<'a> Verifier<'a> {
                 .anchors
                 .iter()
                 .map(|c| (c, true))
-                .chain(intermediates.iter().map(|c| (c, false)))
+                .chain(intermediates.iter().map(|c| (c.borrow(), false)))
                 .filter(|(c, _)| !path.contains(c))
                 .filter(|(c, _)| may_have_issued(p, c, cert));
             let mut first_err = None;

@@ -1,5 +1,5 @@
 //! Chain verification: the good paths, and one test per failure with its typed error.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 mod common;
 
 use common::*;
@@ -406,4 +406,44 @@ fn a_signature_cache_skips_only_signatures_it_saw_verify() {
     let small = MemorySignatureCache::new(1);
     Verifier::new(P, &roots).signature_cache(&small).verify(&leaf, &chain, NOW, None).unwrap();
     assert_eq!(small.len(), 1);
+}
+
+#[test]
+fn certificate_cache_finds_exact_der_only() {
+    use std::sync::Arc;
+    use wearpay_pki::{CertificateCache, MemoryCertificateCache, parse_cached};
+
+    let pki = Pki::new(SM2);
+    let (leaf, _) = pki.leaf(Role::Terminal, "band-with-a-long-name-to-flip");
+    let cache = MemoryCertificateCache::new(2);
+    assert!(cache.get(leaf.as_der()).is_none());
+    // Parsing through the cache does not keep: only the caller knows a path verified.
+    let parsed = parse_cached(Some(&cache), leaf.as_der()).unwrap();
+    assert!(cache.is_empty());
+    assert_eq!(*parsed, leaf);
+    cache.insert(parsed.clone());
+    let again = parse_cached(Some(&cache), leaf.as_der()).unwrap();
+    assert!(Arc::ptr_eq(&again, &parsed), "the kept certificate, not a fresh parse");
+
+    // One byte more, less or different is another certificate.
+    let mut flipped = leaf.as_der().to_vec();
+    let pos = flipped.windows(4).position(|w| w == b"long").unwrap();
+    flipped[pos] ^= 0x01;
+    assert!(cache.get(&flipped).is_none());
+    assert!(cache.get(&leaf.as_der()[..leaf.as_der().len() - 1]).is_none());
+    let mut longer = leaf.as_der().to_vec();
+    longer.push(0);
+    assert!(cache.get(&longer).is_none());
+    // Garbage is an error through the cache as without it.
+    assert!(parse_cached(Some(&cache), &longer).is_err());
+    assert!(parse_cached(None, &longer).is_err());
+
+    // Keeping one already kept does not grow it; when full it starts afresh.
+    cache.insert(parsed.clone());
+    assert_eq!(cache.len(), 1);
+    cache.insert(Arc::new(pki.ca.clone()));
+    assert_eq!(cache.len(), 2);
+    cache.insert(Arc::new(pki.root.clone()));
+    assert_eq!(cache.len(), 1);
+    assert!(cache.get(pki.root.as_der()).is_some() && cache.get(leaf.as_der()).is_none());
 }

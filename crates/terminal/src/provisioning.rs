@@ -129,7 +129,7 @@ impl Provisioning {
         let at_time = UnixTime(at.0);
         let issued_current = |ca: &&Certificate| {
             Verifier::new(provider, core::slice::from_ref(*ca))
-                .verify(&self.band_certificate, &[], at_time, Some(Role::Terminal))
+                .verify(&self.band_certificate, &[] as &[Certificate], at_time, Some(Role::Terminal))
                 .is_ok()
         };
         let anchors: Vec<Certificate> = self
