@@ -3,7 +3,7 @@
 use alloc::{format, string::String, string::ToString, sync::Arc, vec::Vec};
 
 use wearpay_crypto::CryptoProvider;
-use wearpay_pki::{Certificate, Crl, Role, SignatureCache, UnixTime, Verifier};
+use wearpay_pki::{Certificate, CertificateCache, Crl, Role, SignatureCache, UnixTime, VerifiedPath, Verifier};
 
 use crate::msgs::{CertificateDer, DistinguishedName};
 use crate::verify::{CertError, ClientCertVerifier, PeerIdentity, ServerCertVerifier, ServerKeys};
@@ -20,8 +20,24 @@ fn cert_error(e: &wearpay_pki::Error) -> CertError {
     }
 }
 
-fn parse(der: &CertificateDer) -> Result<Certificate, CertError> {
-    Certificate::from_der(&der.0).map_err(|e| CertError::BadCertificate(e.to_string()))
+/// The certificate in `der`, from `cache` if it holds it.
+fn parse(cache: Option<&Arc<dyn CertificateCache>>, der: &CertificateDer) -> Result<Arc<Certificate>, CertError> {
+    wearpay_pki::parse_cached(cache.map(|c| &**c), &der.0).map_err(|e| CertError::BadCertificate(e.to_string()))
+}
+
+/// Keeps in `cache`, if there is one, those of the peer's `certs` that are on a verified
+/// path: not extra ones a peer sent along.
+fn keep<'a>(
+    cache: Option<&Arc<dyn CertificateCache>>,
+    certs: impl IntoIterator<Item = &'a Arc<Certificate>>,
+    paths: &[&VerifiedPath<'_>],
+) {
+    let Some(cache) = cache else { return };
+    for cert in certs {
+        if paths.iter().any(|p| p.certificates().iter().any(|c| core::ptr::eq(*c, &**cert))) {
+            cache.insert(cert.clone());
+        }
+    }
 }
 
 /// The terminal's check of the center: both certificates chain to the preinstalled root,
@@ -32,17 +48,24 @@ pub struct PkiServerVerifier {
     roots: Vec<Certificate>,
     crls: Vec<Crl>,
     cache: Option<Arc<dyn SignatureCache>>,
+    certs: Option<Arc<dyn CertificateCache>>,
 }
 
 impl PkiServerVerifier {
     /// Trusts `roots` (the band's preinstalled root certificate), checking `crls` if given.
     pub fn new(provider: CryptoProvider, roots: Vec<Certificate>, crls: Vec<Crl>) -> Self {
-        Self { provider, roots, crls, cache: None }
+        Self { provider, roots, crls, cache: None, certs: None }
     }
 
     /// Verifies each certificate signature once (see [`SignatureCache`]).
     pub fn with_signature_cache(mut self, cache: Arc<dyn SignatureCache>) -> Self {
         self.cache = Some(cache);
+        self
+    }
+
+    /// Parses each certificate once (see [`CertificateCache`]).
+    pub fn with_certificate_cache(mut self, certs: Arc<dyn CertificateCache>) -> Self {
+        self.certs = Some(certs);
         self
     }
 }
@@ -79,9 +102,9 @@ impl ServerCertVerifier for PkiServerVerifier {
                 "the center must send its signing and encryption certificates",
             )));
         };
-        let sign = parse(sign)?;
-        let enc = parse(enc)?;
-        let chain = chain.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+        let sign = parse(self.certs.as_ref(), sign)?;
+        let enc = parse(self.certs.as_ref(), enc)?;
+        let chain = chain.iter().map(|der| parse(self.certs.as_ref(), der)).collect::<Result<Vec<_>, _>>()?;
         let verifier = verifier(&self.provider, &self.roots, &self.crls, self.cache.as_ref());
         let sign_path = verifier.verify(&sign, &chain, now, Some(Role::CenterSign)).map_err(|e| cert_error(&e))?;
         let enc_path = verifier.verify(&enc, &chain, now, Some(Role::CenterEnc)).map_err(|e| cert_error(&e))?;
@@ -99,6 +122,7 @@ impl ServerCertVerifier for PkiServerVerifier {
                 "signing and encryption certificates have different issuers",
             )));
         }
+        keep(self.certs.as_ref(), [&sign, &enc].into_iter().chain(&chain), &[&sign_path, &enc_path]);
         Ok(ServerKeys {
             subject: sign.subject().to_string(),
             sign_key: sign_path.public_key().map_err(|e| cert_error(&e))?.clone(),
@@ -112,9 +136,10 @@ impl ServerCertVerifier for PkiServerVerifier {
 pub struct PkiClientVerifier {
     provider: CryptoProvider,
     roots: Vec<Certificate>,
-    intermediates: Vec<Certificate>,
+    intermediates: Vec<Arc<Certificate>>,
     crls: Vec<Crl>,
     cache: Option<Arc<dyn SignatureCache>>,
+    certs: Option<Arc<dyn CertificateCache>>,
 }
 
 impl PkiClientVerifier {
@@ -125,13 +150,21 @@ impl PkiClientVerifier {
         intermediates: Vec<Certificate>,
         crls: Vec<Crl>,
     ) -> Self {
-        Self { provider, roots, intermediates, crls, cache: None }
+        let intermediates = intermediates.into_iter().map(Arc::new).collect();
+        Self { provider, roots, intermediates, crls, cache: None, certs: None }
     }
 
     /// Verifies each certificate signature once (see [`SignatureCache`]): a band's chain is
     /// verified at its first full handshake, not at every one.
     pub fn with_signature_cache(mut self, cache: Arc<dyn SignatureCache>) -> Self {
         self.cache = Some(cache);
+        self
+    }
+
+    /// Parses each certificate once (see [`CertificateCache`]), which also spares a
+    /// resumption parsing the band's certificate again.
+    pub fn with_certificate_cache(mut self, certs: Arc<dyn CertificateCache>) -> Self {
+        self.certs = Some(certs);
         self
     }
 }
@@ -141,11 +174,11 @@ impl ClientCertVerifier for PkiClientVerifier {
         let [sign, rest @ ..] = certs else {
             return Err(CertError::Missing);
         };
-        let sign_cert = parse(sign)?;
+        let sign_cert = parse(self.certs.as_ref(), sign)?;
         let mut chain = self.intermediates.clone();
         let mut enc = None;
         for (i, der) in rest.iter().enumerate() {
-            let cert = parse(der)?;
+            let cert = parse(self.certs.as_ref(), der)?;
             // A terminal may send [sign, enc] (Tongsuo) or [sign] (GmSSL), then CAs.
             if i == 0 && !cert.is_ca() {
                 enc = Some(cert);
@@ -155,9 +188,14 @@ impl ClientCertVerifier for PkiClientVerifier {
         }
         let verifier = verifier(&self.provider, &self.roots, &self.crls, self.cache.as_ref());
         let path = verifier.verify(&sign_cert, &chain, now, Some(Role::Terminal)).map_err(|e| cert_error(&e))?;
-        if let Some(enc) = &enc {
-            verifier.verify(enc, &chain, now, Some(Role::TerminalEnc)).map_err(|e| cert_error(&e))?;
-        }
+        let enc_path = enc
+            .as_ref()
+            .map(|enc| verifier.verify(enc, &chain, now, Some(Role::TerminalEnc)))
+            .transpose()
+            .map_err(|e| cert_error(&e))?;
+        let sent = [&sign_cert].into_iter().chain(&enc).chain(&chain[self.intermediates.len()..]);
+        let paths: Vec<_> = core::iter::once(&path).chain(&enc_path).collect();
+        keep(self.certs.as_ref(), sent, &paths);
         Ok(PeerIdentity {
             subject: sign_cert.subject().to_string(),
             serial: sign_cert.serial().to_vec(),
@@ -170,7 +208,7 @@ impl ClientCertVerifier for PkiClientVerifier {
     /// the time and the CRLs, so only those are checked again (a signature check per
     /// resumption would cost more than the resumption itself).
     fn allow_resumption(&self, peer: &PeerIdentity, now: UnixTime) -> Result<(), CertError> {
-        let sign = parse(peer.certs.first().ok_or(CertError::Missing)?)?;
+        let sign = parse(self.certs.as_ref(), peer.certs.first().ok_or(CertError::Missing)?)?;
         sign.check_validity(now, &wearpay_pki::Item::Leaf).map_err(|e| cert_error(&e))?;
         for crl in self.crls.iter().filter(|crl| crl.issuer() == sign.issuer()) {
             if crl.lookup(sign.serial()).is_some() {
