@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use tokio::net::TcpListener;
 use wearpay_crypto::{CryptoProvider, PublicKey};
 use wearpay_pay::{Pin, PinBlock, TerminalSerial, Timestamp, TxId};
-use wearpay_pki::{Certificate, CertificateRequest, Crl, MemorySignatureCache, Role, UnixTime, Verifier, files};
+use wearpay_pki::{
+    Certificate, CertificateRequest, Crl, MemoryCertificateCache, MemorySignatureCache, Role, UnixTime, Verifier, files,
+};
 use wearpay_tlcp::{
     DEFAULT_SUITES, PkiClientVerifier, ServerConfig,
     msgs::CertificateDer,
@@ -57,6 +59,10 @@ const SESSION_CACHE: usize = 100_000;
 /// Certificate signatures the listener remembers as verified (32 bytes each): a band's
 /// chain costs its signature checks at its first full handshake only.
 const SIGNATURE_CACHE: usize = 200_000;
+
+/// Parsed band certificates the listener keeps (a few KiB each): a band's full handshakes
+/// and resumptions after its first do not parse its certificate again.
+const CERTIFICATE_CACHE: usize = 10_000;
 
 /// Why a center could not be set up or an operation on it failed.
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +141,8 @@ impl Center {
                 [terminal_ca.chain(), core::slice::from_ref(terminal_ca.certificate())].concat(),
                 vec![],
             )
-            .with_signature_cache(Arc::new(MemorySignatureCache::new(SIGNATURE_CACHE))),
+            .with_signature_cache(Arc::new(MemorySignatureCache::new(SIGNATURE_CACHE)))
+            .with_certificate_cache(Arc::new(MemoryCertificateCache::new(CERTIFICATE_CACHE))),
             memory.clone(),
         );
         let sessions = match config.channel.sessions {
