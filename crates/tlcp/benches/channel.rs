@@ -1,5 +1,6 @@
 //! The channel's cost: CPU per full handshake on each side (ECC and RSA suites), resumed
-//! handshakes, and record protection throughput, through the public sans-IO API only.
+//! handshakes, record protection throughput, and the server's session store when full,
+//! through the public API only.
 //!
 //! Client and server run in one thread; `iter_custom` adds up only the time spent inside
 //! the side being measured (`client/...`, `server/...`), or both (`both/...`). The
@@ -221,5 +222,30 @@ fn bench_records(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_handshakes, bench_records);
+/// A new session into a full store of a center's size: it evicts the oldest.
+fn bench_session_store(c: &mut Criterion) {
+    use wearpay_crypto::Zeroizing;
+    use wearpay_tlcp::session::StoredSession;
+    const CAPACITY: usize = 100_000;
+    let session = |created: u64| StoredSession {
+        id: Vec::new(),
+        suite: CipherSuite::ECC_SM4_GCM_SM3,
+        master_secret: Zeroizing::new([0; 48]),
+        created: UnixTime(created),
+        peer: None,
+        peer_subject: String::new(),
+    };
+    let store = MemorySessionStore::new(CAPACITY, 3600);
+    let mut n = 0u64;
+    let mut put = || {
+        n += 1;
+        store.put(&n.to_be_bytes(), session(n / 1000));
+    };
+    for _ in 0..CAPACITY {
+        put();
+    }
+    c.bench_function("session_store/put_full_100k", |b| b.iter(&mut put));
+}
+
+criterion_group!(benches, bench_handshakes, bench_records, bench_session_store);
 criterion_main!(benches);

@@ -67,12 +67,47 @@ impl SessionStore for NoSessionStore {
     fn remove_peer(&self, _: &[u8]) {}
 }
 
-/// An in-memory store with a capacity and an expiry (at most 24 hours).
+/// An in-memory store with a capacity and an expiry (at most 24 hours). When full, a new
+/// session evicts the oldest one, found through an index by age: a center's store holds
+/// many thousands of sessions, and a scan at each new one would cost more than the
+/// handshake.
 #[cfg(feature = "std")]
 pub struct MemorySessionStore {
     capacity: usize,
     lifetime: u64,
-    inner: std::sync::Mutex<BTreeMap<Vec<u8>, StoredSession>>,
+    inner: std::sync::Mutex<Sessions>,
+}
+
+/// The sessions by key, each with its place in `by_age`, and the keys by (created, a
+/// counter that orders sessions created in the same second).
+#[cfg(feature = "std")]
+#[derive(Default)]
+struct Sessions {
+    by_key: BTreeMap<Vec<u8>, (StoredSession, u64)>,
+    by_age: BTreeMap<(UnixTime, u64), Vec<u8>>,
+    next: u64,
+}
+
+#[cfg(feature = "std")]
+impl Sessions {
+    fn remove(&mut self, key: &[u8]) {
+        if let Some((session, n)) = self.by_key.remove(key) {
+            self.by_age.remove(&(session.created, n));
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some((_, key)) = self.by_age.pop_first() {
+            self.by_key.remove(&key);
+        }
+    }
+
+    fn insert(&mut self, key: &[u8], session: StoredSession) {
+        let n = self.next;
+        self.next += 1;
+        self.by_age.insert((session.created, n), key.to_vec());
+        self.by_key.insert(key.to_vec(), (session, n));
+    }
 }
 
 #[cfg(feature = "std")]
@@ -90,12 +125,12 @@ impl MemorySessionStore {
     /// A store of at most `capacity` sessions, each resumable for `lifetime` seconds
     /// (capped at 24 hours).
     pub fn new(capacity: usize, lifetime: u64) -> Self {
-        Self { capacity, lifetime: lifetime.min(MAX_SESSION_LIFETIME), inner: std::sync::Mutex::new(BTreeMap::new()) }
+        Self { capacity, lifetime: lifetime.min(MAX_SESSION_LIFETIME), inner: std::sync::Mutex::default() }
     }
 
     /// How many sessions are held.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().by_key.len()
     }
 
     /// Whether it holds none.
@@ -103,8 +138,9 @@ impl MemorySessionStore {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Vec<u8>, StoredSession>> {
-        // A panic elsewhere cannot leave a map of plain values inconsistent.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        // A panic elsewhere cannot leave the maps inconsistent: each change to both is made
+        // under one lock, with nothing in between that can panic.
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
@@ -112,24 +148,23 @@ impl MemorySessionStore {
 #[cfg(feature = "std")]
 impl SessionStore for MemorySessionStore {
     fn put(&self, key: &[u8], session: StoredSession) {
-        let mut map = self.lock();
-        if map.len() >= self.capacity && !map.contains_key(key) {
-            // Evict the oldest session.
-            let oldest = map.iter().min_by_key(|(_, s)| s.created).map(|(k, _)| k.clone());
-            if let Some(k) = oldest {
-                map.remove(&k);
-            }
+        if self.capacity == 0 {
+            return;
         }
-        if self.capacity > 0 {
-            map.insert(key.to_vec(), session);
+        let mut sessions = self.lock();
+        if sessions.by_key.contains_key(key) {
+            sessions.remove(key);
+        } else if sessions.by_key.len() >= self.capacity {
+            sessions.evict_oldest();
         }
+        sessions.insert(key, session);
     }
 
     fn get(&self, key: &[u8], now: UnixTime) -> Option<StoredSession> {
-        let mut map = self.lock();
-        let s = map.get(key)?;
+        let mut sessions = self.lock();
+        let (s, _) = sessions.by_key.get(key)?;
         if now.0 >= s.created.0.saturating_add(self.lifetime) || now.0 < s.created.0 {
-            map.remove(key);
+            sessions.remove(key);
             return None;
         }
         Some(s.clone())
@@ -140,7 +175,16 @@ impl SessionStore for MemorySessionStore {
     }
 
     fn remove_peer(&self, serial: &[u8]) {
-        self.lock().retain(|_, s| s.peer.as_ref().is_none_or(|p| p.serial != serial));
+        let mut sessions = self.lock();
+        let of_peer: Vec<Vec<u8>> = sessions
+            .by_key
+            .iter()
+            .filter(|(_, (s, _))| s.peer.as_ref().is_some_and(|p| p.serial == serial))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in of_peer {
+            sessions.remove(&key);
+        }
     }
 }
 
@@ -277,5 +321,88 @@ mod tests {
             resumed[3..5].copy_from_slice(&len.to_be_bytes());
             assert_eq!(offered_session(&resumed), OfferedSession::Id(&id));
         }
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod store_tests {
+    #![allow(clippy::unwrap_used)]
+    use alloc::{string::String, vec::Vec};
+
+    use wearpay_crypto::{PublicKey, Sm2PublicKey, Zeroizing};
+
+    use super::{MemorySessionStore, SessionStore, StoredSession};
+    use crate::config::UnixTime;
+    use crate::suites::CipherSuite;
+    use crate::verify::PeerIdentity;
+
+    fn session(created: u64, peer: Option<&[u8]>) -> StoredSession {
+        StoredSession {
+            id: Vec::new(),
+            suite: CipherSuite::ECC_SM4_GCM_SM3,
+            master_secret: Zeroizing::new([0; 48]),
+            created: UnixTime(created),
+            peer: peer.map(|serial| PeerIdentity {
+                subject: String::new(),
+                serial: serial.to_vec(),
+                sign_key: PublicKey::Sm2(Sm2PublicKey::from_sec1(&[4; 65]).unwrap()),
+                certs: Vec::new(),
+            }),
+            peer_subject: String::new(),
+        }
+    }
+
+    /// The keys held, and a check that the index by age has exactly one entry for each.
+    fn held(store: &MemorySessionStore) -> Vec<&'static str> {
+        let sessions = store.lock();
+        assert_eq!(sessions.by_age.len(), sessions.by_key.len(), "the index by age is out of step");
+        let mut keys: Vec<&'static str> = ["a", "b", "c", "d", "e", "f", "g"]
+            .into_iter()
+            .filter(|k| sessions.by_key.contains_key(k.as_bytes()))
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[test]
+    fn a_full_store_evicts_the_earliest_created_not_the_first_put() {
+        let store = MemorySessionStore::new(3, 3600);
+        store.put(b"a", session(10, None));
+        store.put(b"b", session(5, None));
+        store.put(b"c", session(20, None));
+        store.put(b"d", session(30, None));
+        assert_eq!(held(&store), ["a", "c", "d"]);
+        // Putting a held key again replaces it and evicts nothing; it is then the newest.
+        store.put(b"a", session(40, None));
+        assert_eq!(held(&store), ["a", "c", "d"]);
+        store.put(b"e", session(50, None));
+        assert_eq!(held(&store), ["a", "d", "e"]);
+        // Sessions of the same second leave in the order they came.
+        store.put(b"f", session(50, None));
+        assert_eq!(held(&store), ["a", "e", "f"]);
+        store.put(b"g", session(50, None));
+        assert_eq!(held(&store), ["e", "f", "g"]);
+    }
+
+    #[test]
+    fn removals_keep_the_index_in_step() {
+        let store = MemorySessionStore::new(3, 100);
+        store.put(b"a", session(10, Some(b"band 1")));
+        store.put(b"b", session(20, Some(b"band 2")));
+        store.put(b"c", session(30, Some(b"band 1")));
+        store.remove_peer(b"band 1");
+        assert_eq!(held(&store), ["b"]);
+        // Expired at `get`: gone from both maps.
+        assert!(store.get(b"b", UnixTime(120)).is_none());
+        assert_eq!(held(&store), Vec::<&str>::new());
+        store.put(b"d", session(200, None));
+        store.put(b"e", session(210, None));
+        store.remove(b"d");
+        assert_eq!(held(&store), ["e"]);
+        assert_eq!(store.get(b"e", UnixTime(250)).unwrap().created, UnixTime(210));
+        // A store of no sessions keeps none.
+        let none = MemorySessionStore::new(0, 100);
+        none.put(b"a", session(10, None));
+        assert!(none.is_empty());
     }
 }
