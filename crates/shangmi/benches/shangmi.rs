@@ -82,6 +82,24 @@ fn sm2(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("decrypt_48B", p.name), |b| b.iter(|| key.decrypt(black_box(&ct)).unwrap()));
         g.bench_function(BenchmarkId::new("keygen", p.name), |b| b.iter(|| p.sm2.generate(p.random).unwrap()));
     }
+    // Each verification under a key not seen before: more keys than shangmi keeps prepared
+    // (it starts afresh when full), taken in turn.
+    let keys: Vec<_> = (0..5000u32)
+        .map(|i| {
+            let mut secret = [0x17; 32];
+            secret[..4].copy_from_slice(&i.to_be_bytes());
+            let key = portable::PROVIDER.sm2.from_secret(&secret, DEFAULT_SM2_ID).unwrap();
+            let PublicKey::Sm2(public) = SigningKey::public_key(&*key) else { unreachable!() };
+            (public, key.sign(&msg).unwrap())
+        })
+        .collect();
+    let mut next = keys.iter().cycle();
+    g.bench_function("verify_new_key/shangmi", |b| {
+        b.iter(|| {
+            let (public, sig) = next.next().unwrap();
+            wearpay_shangmi::PROVIDER.sm2.verify(public, DEFAULT_SM2_ID, black_box(&msg), sig).unwrap()
+        })
+    });
     g.finish();
 }
 
@@ -105,6 +123,9 @@ fn sm2_arithmetic(c: &mut Criterion) {
     g.bench_function("mul_double_vartime", |b| {
         b.iter(|| point::mul_double_vartime(black_box(&k), &k, &point::GENERATOR))
     });
+    let split = point::SplitOddMultiples::new(&point::GENERATOR);
+    g.bench_function("mul_double_vartime_split", |b| b.iter(|| split.mul_double_vartime(black_box(&k), &k)));
+    g.bench_function("split_tables", |b| b.iter(|| point::SplitOddMultiples::new(black_box(&point::GENERATOR))));
     g.finish();
 }
 

@@ -121,9 +121,10 @@ fn point_validation_agrees() {
     }
 }
 
-/// Keys prepared at their first verification are kept (see `sm2::prepared`): a key seen
-/// again, under its own ID or another, with good and bad signatures, gives exactly the
-/// portable provider's answers, and a point off the curve is refused every time.
+/// Keys prepared at their first verification are kept, and get the split tables from their
+/// third (see `sm2::prepared`): a key seen again, under its own ID or another, with good
+/// and bad signatures, before and after, gives exactly the portable provider's answers, and
+/// a point off the curve is refused every time.
 #[test]
 fn a_key_verified_again_gives_the_same_answers() {
     let mut rng = Rng::new(0x5173);

@@ -1,6 +1,6 @@
 //! The SM2 point arithmetic against itself by independent routes: the interleaved wNAF of
-//! verification against the constant-time comb and ladder, the doubling against the
-//! complete addition, on random and edge-case scalars.
+//! verification, plain and split into 64-bit chunks, against the constant-time comb and
+//! ladder, the doubling against the complete addition, on random and edge-case scalars.
 #![allow(clippy::unwrap_used, clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use proptest::prelude::*;
@@ -38,6 +38,23 @@ fn edge_scalars() -> Vec<Scalar> {
     sparse[0] = 0x80;
     sparse[31] = 1;
     v.push(Scalar::from_be_bytes(&sparse).unwrap());
+    // At the edges of the 64-bit chunks of the split verification: a chunk of all ones (its
+    // wNAF runs one digit past the chunk), a chunk that is zero, a lone bit at a boundary.
+    let limbs = |l: [u64; 4]| {
+        let mut bytes = [0u8; 32];
+        for (i, limb) in l.iter().enumerate() {
+            bytes[24 - 8 * i..32 - 8 * i].copy_from_slice(&limb.to_be_bytes());
+        }
+        Scalar::from_be_bytes(&bytes).unwrap()
+    };
+    v.extend([
+        limbs([u64::MAX, 0, 0, 0]),
+        limbs([0, 1, 0, 0]),
+        limbs([u64::MAX, u64::MAX, u64::MAX, 0]),
+        limbs([0, 0, 0, 1 << 63]),
+        limbs([1, 0, u64::MAX, 0]),
+        limbs([u64::MAX, 0, u64::MAX, 0x7fff_ffff_ffff_ffff]),
+    ]);
     v
 }
 
@@ -45,9 +62,12 @@ fn edge_scalars() -> Vec<Scalar> {
 fn double_scalar_multiplication_at_the_edges() {
     let p = point::mul_base(&scalar(0x1234_5678)).to_affine().unwrap();
     for base in [GENERATOR, p] {
+        let split = point::SplitOddMultiples::new(&base);
         for u1 in edge_scalars() {
             for u2 in edge_scalars() {
-                assert_eq!(coords(point::mul_double_vartime(&u1, &u2, &base)), reference(&u1, &u2, &base));
+                let want = reference(&u1, &u2, &base);
+                assert_eq!(coords(point::mul_double_vartime(&u1, &u2, &base)), want);
+                assert_eq!(coords(split.mul_double_vartime(&u1, &u2)), want, "split");
             }
         }
     }
@@ -57,6 +77,9 @@ fn double_scalar_multiplication_at_the_edges() {
         assert!(point::mul_double_vartime(&n_minus(j), &scalar(j), &GENERATOR).is_identity_vartime());
         let both = point::mul_double_vartime(&scalar(j), &scalar(j), &GENERATOR);
         assert_eq!(coords(both), coords(point::mul_base(&scalar(2 * j))));
+        let split = point::SplitOddMultiples::new(&GENERATOR);
+        assert!(split.mul_double_vartime(&n_minus(j), &scalar(j)).is_identity_vartime());
+        assert_eq!(coords(split.mul_double_vartime(&scalar(j), &scalar(j))), coords(point::mul_base(&scalar(2 * j))));
     }
 }
 
@@ -77,6 +100,8 @@ proptest! {
     fn double_scalar_multiplication(a in any::<[u8; 32]>(), b in any::<[u8; 32]>(), c in any::<[u8; 32]>()) {
         let (u1, u2, k) = (Scalar::from_be_bytes_reduced(&a), Scalar::from_be_bytes_reduced(&b), Scalar::from_be_bytes_reduced(&c));
         let Some(p) = point::mul_base(&k).to_affine() else { return Ok(()) };
-        prop_assert_eq!(coords(point::mul_double_vartime(&u1, &u2, &p)), reference(&u1, &u2, &p));
+        let want = reference(&u1, &u2, &p);
+        prop_assert_eq!(coords(point::mul_double_vartime(&u1, &u2, &p)), want);
+        prop_assert_eq!(coords(point::SplitOddMultiples::new(&p).mul_double_vartime(&u1, &u2)), want);
     }
 }

@@ -39,7 +39,7 @@ mod prepared;
 mod safegcd;
 
 use field::Scalar;
-use point::{Affine, Jacobian, mul_base, mul_double_vartime_with, mul_point};
+use point::{Affine, Jacobian, mul_base, mul_point};
 
 /// SM2 on this crate's arithmetic.
 #[derive(Debug, Clone, Copy, Default)]
@@ -299,7 +299,7 @@ impl Sm2 for Sm2Impl {
         if t.is_zero_vartime() {
             return Err(Error::BadSignature);
         }
-        let point = mul_double_vartime_with(&s, &t, &key.multiples);
+        let point = key.mul_double_vartime(&s, &t);
         // The point at infinity has no x (B6); checked on Z, without the inversion.
         if point.is_identity_vartime() {
             return Err(Error::BadSignature);
