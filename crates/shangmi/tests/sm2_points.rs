@@ -84,6 +84,17 @@ fn double_scalar_multiplication_at_the_edges() {
 }
 
 #[test]
+fn comb_of_a_point_matches_the_ladder() {
+    let p = point::mul_base(&scalar(0x1234_5678)).to_affine().unwrap();
+    for base in [GENERATOR, p] {
+        let comb = point::CombTable::new(&base);
+        for k in edge_scalars().into_iter().filter(|k| !k.is_zero_vartime()) {
+            assert_eq!(coords(comb.mul(&k)), coords(point::mul_point(&k, &base)));
+        }
+    }
+}
+
+#[test]
 fn doubling_matches_addition() {
     for k in edge_scalars().into_iter().chain([scalar(5), scalar(0xdead_beef)]) {
         let p = point::mul_base(&k);
@@ -103,5 +114,16 @@ proptest! {
         let want = reference(&u1, &u2, &p);
         prop_assert_eq!(coords(point::mul_double_vartime(&u1, &u2, &p)), want);
         prop_assert_eq!(coords(point::SplitOddMultiples::new(&p).mul_double_vartime(&u1, &u2)), want);
+    }
+
+    #[test]
+    fn comb_multiplication(a in any::<[u8; 32]>()) {
+        static COMB: std::sync::OnceLock<(Affine, point::CombTable)> = std::sync::OnceLock::new();
+        let (p, comb) = COMB.get_or_init(|| {
+            let p = point::mul_base(&scalar(0xfeed_f00d)).to_affine().unwrap();
+            (p, point::CombTable::new(&p))
+        });
+        let k = Scalar::from_be_bytes_reduced(&a);
+        prop_assert_eq!(coords(comb.mul(&k)), coords(point::mul_point(&k, p)));
     }
 }

@@ -312,12 +312,13 @@ impl Sm2 for Sm2Impl {
         if msg.is_empty() {
             return Err(Error::InvalidLength);
         }
-        let p = public_point(public)?;
+        // The point, checked, and its comb if it is encrypted to often (see `prepared`).
+        let p = prepared::encryption_key(public)?;
         loop {
             let k = random_nonce(rng)?;
             // Both k·G and k·P are finite: k ∈ [1, n − 1] and G, P have order n. One
             // inversion serves both.
-            let (c1, shared) = Jacobian::to_affine_pair_unchecked(&mul_base(&k), &mul_point(&k, &p));
+            let (c1, shared) = Jacobian::to_affine_pair_unchecked(&mul_base(&k), &p.mul(&k));
             let x2y2 = xy_bytes(&shared);
             let mut c2 = msg.to_vec();
             // An all-zero key stream means drawing k again (A5).

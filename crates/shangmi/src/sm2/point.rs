@@ -380,13 +380,21 @@ const COMB_WINDOW: u32 = 6;
 const COMB_ROWS: usize = 43; // ⌈257 / 6⌉: Booth digits need one bit above the scalar.
 const COMB_ENTRIES: usize = 32; // 1..=2^(w−1)
 
-/// Row i holds j·2^(6i)·G for j = 1..=32, affine.
-pub(crate) struct CombTable(Box<[[Affine; COMB_ENTRIES]; COMB_ROWS]>);
+/// The fixed-base comb of a point B: row i holds j·2^(6i)·B for j = 1..=32, affine (88 KiB).
+/// G has one; so may a public key that is encrypted to again and again.
+pub struct CombTable(Box<[[Affine; COMB_ENTRIES]; COMB_ROWS]>);
+
+impl core::fmt::Debug for CombTable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CombTable").finish_non_exhaustive()
+    }
+}
 
 impl CombTable {
-    fn build() -> Self {
+    /// The comb of `b`, a point on the curve other than infinity (about a millisecond).
+    pub fn new(b: &Affine) -> Self {
         let mut points = Vec::with_capacity(COMB_ROWS * COMB_ENTRIES);
-        let mut base = GENERATOR.to_jacobian();
+        let mut base = b.to_jacobian();
         for _ in 0..COMB_ROWS {
             let mut multiple = base;
             points.push(multiple);
@@ -410,10 +418,31 @@ impl CombTable {
         Self(table)
     }
 
-    /// The table, built on first use (about a millisecond).
+    /// G's, built on first use.
     pub(crate) fn get() -> &'static Self {
         static TABLE: once_cell::race::OnceBox<CombTable> = once_cell::race::OnceBox::new();
-        TABLE.get_or_init(|| Box::new(Self::build()))
+        TABLE.get_or_init(|| Box::new(Self::new(&GENERATOR)))
+    }
+
+    /// k·B for a secret k (k < n), in constant time.
+    pub fn mul(&self, k: &Scalar) -> Jacobian {
+        let k = k.to_canonical_limbs();
+        let mut acc = Jacobian::IDENTITY;
+        // Rows in increasing order: before row i the accumulator holds S·B with
+        // |S| < 2^(6i) · 32/63, and row i adds d·2^(6i)·B with 1 ≤ |d| ≤ 32. For i ≤ 41,
+        // S ≡ ±d·2^(6i) (mod n) would need |S ∓ d·2^(6i)| < 2^(6i+6) ≤ 2^252 < n to be 0,
+        // impossible; for the top row (bits 252–255, so 0 ≤ d ≤ 16) and k < n, working the
+        // congruence out shows no collision either. B has order n (the cofactor is 1), so
+        // this holds for any B. The guarded addition covers S = 0 (the accumulator at
+        // infinity) and d = 0.
+        for (i, row) in self.0.iter().enumerate() {
+            let window = bits(&k, (i as u32 * COMB_WINDOW) as isize - 1, COMB_WINDOW + 1);
+            let (digit, negative) = booth(window, COMB_WINDOW);
+            let mut q = lookup_affine(row, digit);
+            q.y = Fe::select(&q.y, &q.y.neg(), negative);
+            acc = acc.add_affine_guarded(&q, is_zero_mask(digit));
+        }
+        acc
     }
 }
 
@@ -448,23 +477,7 @@ fn opaque_masks<const N: usize>(masks: [u64; N]) -> [u64; N] {
 
 /// k·G for a secret k (k < n), in constant time.
 pub fn mul_base(k: &Scalar) -> Jacobian {
-    let table = CombTable::get();
-    let k = k.to_canonical_limbs();
-    let mut acc = Jacobian::IDENTITY;
-    // Rows in increasing order: before row i the accumulator holds S·G with
-    // |S| < 2^(6i) · 32/63, and row i adds d·2^(6i)·G with 1 ≤ |d| ≤ 32. For i ≤ 41, S ≡ ±d·2^(6i)
-    // (mod n) would need |S ∓ d·2^(6i)| < 2^(6i+6) ≤ 2^252 < n to be 0, impossible; for the
-    // top row (bits 252–255, so 0 ≤ d ≤ 16) and k < n, working the congruence out shows no
-    // collision either. The guarded addition covers S = 0 (the accumulator at infinity) and
-    // d = 0.
-    for (i, row) in table.0.iter().enumerate() {
-        let window = bits(&k, (i as u32 * COMB_WINDOW) as isize - 1, COMB_WINDOW + 1);
-        let (digit, negative) = booth(window, COMB_WINDOW);
-        let mut q = lookup_affine(row, digit);
-        q.y = Fe::select(&q.y, &q.y.neg(), negative);
-        acc = acc.add_affine_guarded(&q, is_zero_mask(digit));
-    }
-    acc
+    CombTable::get().mul(k)
 }
 
 // ---- k·P ----

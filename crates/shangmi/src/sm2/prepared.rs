@@ -1,4 +1,4 @@
-//! Public keys prepared for verification, once per key.
+//! Public keys prepared for verification and for encryption, once per key.
 //!
 //! Verifying under a key needs the point, checked to be on the curve, tables of its multiples
 //! for the wNAF, and Z for the signer's ID (two SM3 compressions), the same every time for
@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use wearpay_crypto::{Error, HashOutput, Sm2PublicKey, sm2::z_value};
 
 use super::field::Scalar;
-use super::point::{Jacobian, OddMultiples, SplitOddMultiples};
+use super::point::{Affine, CombTable, Jacobian, OddMultiples, SplitOddMultiples, mul_point};
 use crate::sm3::SM3;
 
 /// How many keys the map holds before it starts afresh (about 700 bytes each, 2.8 KiB with
@@ -70,31 +70,99 @@ impl PreparedKey {
     }
 }
 
-/// `public` prepared, from the map if it was seen before.
+/// The process-wide maps of prepared keys, by encoded point.
 #[cfg(feature = "std")]
-pub(crate) fn prepared(public: &Sm2PublicKey, id: &[u8]) -> Result<Arc<PreparedKey>, Error> {
-    use std::{collections::HashMap, sync::Mutex};
-    static KEYS: Mutex<Option<HashMap<[u8; 65], Arc<PreparedKey>>>> = Mutex::new(None);
+type KeyMap<T> = std::sync::Mutex<Option<std::collections::HashMap<[u8; 65], Arc<T>>>>;
 
+/// The key of `public` in `map`, or made by `make` and kept; when the map holds `capacity`
+/// keys it starts afresh.
+#[cfg(feature = "std")]
+fn kept<T>(
+    map: &KeyMap<T>,
+    capacity: usize,
+    public: &Sm2PublicKey,
+    make: impl FnOnce() -> Result<T, Error>,
+) -> Result<Arc<T>, Error> {
     let sec1 = public.as_sec1();
     // A poisoned lock only means another thread panicked mid-insert: the map is still a map.
-    let lock = || KEYS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lock = || map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(key) = lock().as_ref().and_then(|m| m.get(sec1).cloned()) {
         return Ok(key);
     }
-    // Prepared outside the lock; racing threads may both prepare the same key, harmlessly.
-    let key = Arc::new(PreparedKey::new(public, id)?);
+    // Made outside the lock; racing threads may both make the same key, harmlessly.
+    let key = Arc::new(make()?);
     let mut guard = lock();
-    let map = guard.get_or_insert_with(HashMap::new);
-    if map.len() >= CAPACITY {
+    let map = guard.get_or_insert_with(std::collections::HashMap::new);
+    if map.len() >= capacity {
         map.clear();
     }
     map.insert(*sec1, key.clone());
     Ok(key)
 }
 
-/// `public` prepared (no map without `std`).
+/// `public` prepared for verification, from the map if it was seen before.
+#[cfg(feature = "std")]
+pub(crate) fn prepared(public: &Sm2PublicKey, id: &[u8]) -> Result<Arc<PreparedKey>, Error> {
+    static KEYS: KeyMap<PreparedKey> = std::sync::Mutex::new(None);
+    kept(&KEYS, CAPACITY, public, || PreparedKey::new(public, id))
+}
+
+/// `public` prepared for verification (no map without `std`).
 #[cfg(not(feature = "std"))]
 pub(crate) fn prepared(public: &Sm2PublicKey, id: &[u8]) -> Result<Arc<PreparedKey>, Error> {
     PreparedKey::new(public, id).map(Arc::new)
+}
+
+/// How many encryption keys the map holds before it starts afresh (up to 88 KiB each).
+#[cfg(feature = "std")]
+pub const ENCRYPTION_CAPACITY: usize = 16;
+
+/// Encryptions to a key by the variable-base ladder before it gets its comb: the comb takes
+/// about as long to make as 25 ladders, and makes each k·P after it cost what k·G does, a
+/// quarter of a ladder.
+pub const COMB_AFTER: u32 = 32;
+
+/// A public key ready for encryption: its point, checked once, and the comb of a key
+/// encrypted to more than [`COMB_AFTER`] times. A TLCP client encrypts each premaster
+/// secret to the same center key, so with `std` encryption keys are kept like verification
+/// keys, in a smaller map.
+#[derive(Debug)]
+pub(crate) struct EncryptionKey {
+    point: Affine,
+    comb: once_cell::race::OnceBox<CombTable>,
+    encrypted: AtomicU32,
+}
+
+impl EncryptionKey {
+    /// Fails for a point off the curve.
+    fn new(public: &Sm2PublicKey) -> Result<Self, Error> {
+        let point = super::public_point(public)?;
+        Ok(Self { point, comb: once_cell::race::OnceBox::new(), encrypted: AtomicU32::new(0) })
+    }
+
+    /// k·P for a secret k, in constant time in k (which route is taken depends only on how
+    /// often the key was used).
+    pub(crate) fn mul(&self, k: &Scalar) -> Jacobian {
+        if let Some(comb) = self.comb.get() {
+            return comb.mul(k);
+        }
+        if self.encrypted.fetch_add(1, Relaxed) < COMB_AFTER {
+            return mul_point(k, &self.point);
+        }
+        // Racing threads may both make the comb; one is kept.
+        self.comb.get_or_init(|| Box::new(CombTable::new(&self.point))).mul(k)
+    }
+}
+
+/// `public` ready for encryption, from the map if it was seen before.
+#[cfg(feature = "std")]
+pub(crate) fn encryption_key(public: &Sm2PublicKey) -> Result<Arc<EncryptionKey>, Error> {
+    static KEYS: KeyMap<EncryptionKey> = std::sync::Mutex::new(None);
+    kept(&KEYS, ENCRYPTION_CAPACITY, public, || EncryptionKey::new(public))
+}
+
+/// `public` ready for encryption (no map without `std`).
+#[cfg(not(feature = "std"))]
+pub(crate) fn encryption_key(public: &Sm2PublicKey) -> Result<Arc<EncryptionKey>, Error> {
+    EncryptionKey::new(public).map(Arc::new)
 }
