@@ -325,9 +325,14 @@ impl Sm2 for Sm2Impl {
             if ct::declassify(xor_kdf(&x2y2, &mut c2)) != 0 {
                 continue;
             }
-            let c3 = check_value(&x2y2, msg);
-            let ct = Sm2Ciphertext { x: c1.x.to_be_bytes(), y: c1.y.to_be_bytes(), c3, c2 };
-            return Ok(ct.to_der());
+            let mut c3 = check_value(&x2y2, msg);
+            let (mut x, mut y) = (c1.x.to_be_bytes(), c1.y.to_be_bytes());
+            // The ciphertext is published: its DER encoding may branch on it.
+            ct::mark_public(&mut x);
+            ct::mark_public(&mut y);
+            ct::mark_public(&mut c3);
+            ct::mark_public(&mut c2);
+            return Ok(Sm2Ciphertext { x, y, c3, c2 }.to_der());
         }
     }
 }
