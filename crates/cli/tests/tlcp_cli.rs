@@ -310,7 +310,8 @@ fn bench_handshake_reports_json() {
     assert_eq!(r["resumed_rounds"].as_array().unwrap().len(), 0);
 }
 
-/// `bench crypto --json`: every operation the issue names, on both providers, in its unit.
+/// `bench crypto --json`: every operation the issue names, then the two under keys not seen
+/// before, on both providers, in its unit.
 #[test]
 fn bench_crypto_reports_both_providers() {
     let v = bench_json(&["crypto", "--seconds", "0.02", "--rounds", "1", "--json"]);
@@ -327,6 +328,8 @@ fn bench_crypto_reports_both_providers() {
             ("sm4_gcm", "MB/s"),
             ("sm4_cbc_encrypt", "MB/s"),
             ("sm4_cbc_decrypt", "MB/s"),
+            ("sm2_verify_new_key", "ops/s"),
+            ("sm2_encrypt_new_key", "ops/s"),
         ]
     );
     for f in v.as_array().unwrap() {
