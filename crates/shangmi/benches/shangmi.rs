@@ -126,6 +126,7 @@ fn sm2_arithmetic(c: &mut Criterion) {
     let split = point::SplitOddMultiples::new(&point::GENERATOR);
     g.bench_function("mul_double_vartime_split", |b| b.iter(|| split.mul_double_vartime(black_box(&k), &k)));
     g.bench_function("split_tables", |b| b.iter(|| point::SplitOddMultiples::new(black_box(&point::GENERATOR))));
+    g.bench_function("comb_table", |b| b.iter(|| point::CombTable::new(black_box(&point::GENERATOR))));
     g.finish();
 }
 

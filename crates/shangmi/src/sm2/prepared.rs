@@ -117,9 +117,10 @@ pub(crate) fn prepared(public: &Sm2PublicKey, id: &[u8]) -> Result<Arc<PreparedK
 #[cfg(feature = "std")]
 pub const ENCRYPTION_CAPACITY: usize = 16;
 
-/// Encryptions to a key by the variable-base ladder before it gets its comb: the comb takes
-/// about as long to make as 25 ladders, and makes each k·P after it cost what k·G does, a
-/// quarter of a ladder.
+/// Encryptions to a key by the variable-base ladder before it gets its comb. The comb takes
+/// about as long to make as ten ladders and makes each k·P after it cost what k·G does,
+/// under a quarter of a ladder, so it pays for itself within about thirteen encryptions;
+/// waiting for 32 keeps it to keys that are plainly in steady use.
 pub const COMB_AFTER: u32 = 32;
 
 /// A public key ready for encryption: its point, checked once, and the comb of a key
