@@ -68,9 +68,10 @@ impl SessionStore for NoSessionStore {
 }
 
 /// An in-memory store with a capacity and an expiry (at most 24 hours). When full, a new
-/// session evicts the oldest one, found through an index by age: a center's store holds
-/// many thousands of sessions, and a scan at each new one would cost more than the
-/// handshake.
+/// session evicts the oldest one. A store of more than [`UNINDEXED_UP_TO`] sessions finds it
+/// through an index by age: a center's store holds many thousands, and a scan at each new
+/// one would cost more than the handshake. A smaller one (a band's) scans, and spares its
+/// heap the index.
 #[cfg(feature = "std")]
 pub struct MemorySessionStore {
     capacity: usize,
@@ -78,26 +79,36 @@ pub struct MemorySessionStore {
     inner: std::sync::Mutex<Sessions>,
 }
 
-/// The sessions by key, each with its place in `by_age`, and the keys by (created, a
-/// counter that orders sessions created in the same second).
+/// The largest store that finds its oldest session by a scan rather than an index.
+#[cfg(feature = "std")]
+pub const UNINDEXED_UP_TO: usize = 64;
+
+/// The sessions by key, each with its place in the order of age: (created, a counter that
+/// orders sessions created in the same second). `by_age`, if kept, indexes that order.
 #[cfg(feature = "std")]
 #[derive(Default)]
 struct Sessions {
     by_key: BTreeMap<Vec<u8>, (StoredSession, u64)>,
-    by_age: BTreeMap<(UnixTime, u64), Vec<u8>>,
+    by_age: Option<BTreeMap<(UnixTime, u64), Vec<u8>>>,
     next: u64,
 }
 
 #[cfg(feature = "std")]
 impl Sessions {
     fn remove(&mut self, key: &[u8]) {
-        if let Some((session, n)) = self.by_key.remove(key) {
-            self.by_age.remove(&(session.created, n));
+        if let Some((session, n)) = self.by_key.remove(key)
+            && let Some(by_age) = &mut self.by_age
+        {
+            by_age.remove(&(session.created, n));
         }
     }
 
     fn evict_oldest(&mut self) {
-        if let Some((_, key)) = self.by_age.pop_first() {
+        let oldest = match &mut self.by_age {
+            Some(by_age) => by_age.pop_first().map(|(_, key)| key),
+            None => self.by_key.iter().min_by_key(|(_, (s, n))| (s.created, *n)).map(|(key, _)| key.clone()),
+        };
+        if let Some(key) = oldest {
             self.by_key.remove(&key);
         }
     }
@@ -105,7 +116,9 @@ impl Sessions {
     fn insert(&mut self, key: &[u8], session: StoredSession) {
         let n = self.next;
         self.next += 1;
-        self.by_age.insert((session.created, n), key.to_vec());
+        if let Some(by_age) = &mut self.by_age {
+            by_age.insert((session.created, n), key.to_vec());
+        }
         self.by_key.insert(key.to_vec(), (session, n));
     }
 }
@@ -125,7 +138,12 @@ impl MemorySessionStore {
     /// A store of at most `capacity` sessions, each resumable for `lifetime` seconds
     /// (capped at 24 hours).
     pub fn new(capacity: usize, lifetime: u64) -> Self {
-        Self { capacity, lifetime: lifetime.min(MAX_SESSION_LIFETIME), inner: std::sync::Mutex::default() }
+        Self::with_index(capacity, lifetime, capacity > UNINDEXED_UP_TO)
+    }
+
+    fn with_index(capacity: usize, lifetime: u64, indexed: bool) -> Self {
+        let sessions = Sessions { by_age: indexed.then(BTreeMap::new), ..Sessions::default() };
+        Self { capacity, lifetime: lifetime.min(MAX_SESSION_LIFETIME), inner: std::sync::Mutex::new(sessions) }
     }
 
     /// How many sessions are held.
@@ -331,7 +349,7 @@ mod store_tests {
 
     use wearpay_crypto::{PublicKey, Sm2PublicKey, Zeroizing};
 
-    use super::{MemorySessionStore, SessionStore, StoredSession};
+    use super::{MemorySessionStore, SessionStore, StoredSession, UNINDEXED_UP_TO};
     use crate::config::UnixTime;
     use crate::suites::CipherSuite;
     use crate::verify::PeerIdentity;
@@ -352,10 +370,12 @@ mod store_tests {
         }
     }
 
-    /// The keys held, and a check that the index by age has exactly one entry for each.
+    /// The keys held, and a check that the index by age, if kept, has one entry for each.
     fn held(store: &MemorySessionStore) -> Vec<&'static str> {
         let sessions = store.lock();
-        assert_eq!(sessions.by_age.len(), sessions.by_key.len(), "the index by age is out of step");
+        if let Some(by_age) = &sessions.by_age {
+            assert_eq!(by_age.len(), sessions.by_key.len(), "the index by age is out of step");
+        }
         let mut keys: Vec<&'static str> = ["a", "b", "c", "d", "e", "f", "g"]
             .into_iter()
             .filter(|k| sessions.by_key.contains_key(k.as_bytes()))
@@ -364,9 +384,18 @@ mod store_tests {
         keys
     }
 
+    /// Runs `test` on a store that scans and on one that keeps the index.
+    fn both(capacity: usize, lifetime: u64, test: impl Fn(MemorySessionStore)) {
+        test(MemorySessionStore::with_index(capacity, lifetime, false));
+        test(MemorySessionStore::with_index(capacity, lifetime, true));
+    }
+
     #[test]
     fn a_full_store_evicts_the_earliest_created_not_the_first_put() {
-        let store = MemorySessionStore::new(3, 3600);
+        both(3, 3600, evicts_the_earliest_created);
+    }
+
+    fn evicts_the_earliest_created(store: MemorySessionStore) {
         store.put(b"a", session(10, None));
         store.put(b"b", session(5, None));
         store.put(b"c", session(20, None));
@@ -386,7 +415,13 @@ mod store_tests {
 
     #[test]
     fn removals_keep_the_index_in_step() {
-        let store = MemorySessionStore::new(3, 100);
+        both(3, 100, removals);
+        // Only a large store keeps the index.
+        assert!(MemorySessionStore::new(UNINDEXED_UP_TO, 100).lock().by_age.is_none());
+        assert!(MemorySessionStore::new(UNINDEXED_UP_TO + 1, 100).lock().by_age.is_some());
+    }
+
+    fn removals(store: MemorySessionStore) {
         store.put(b"a", session(10, Some(b"band 1")));
         store.put(b"b", session(20, Some(b"band 2")));
         store.put(b"c", session(30, Some(b"band 1")));
