@@ -45,11 +45,14 @@ if [ -z "${WEARPAY_TEST_POSTGRES:-}" ]; then
     pg_isready -q -h 127.0.0.1 -p "$pg_port" -t 60
     psql_admin() { (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$pg_port" "$@"); }
     # A role that may create databases (each test makes its own from the URL below, and drops
-    # it), and the database it connects to first.
+    # it), and the database it connects to first. Dropping a database WITH (FORCE) ends the
+    # sessions still in it, which may include an autovacuum worker: that takes
+    # pg_signal_backend.
     psql_admin -c "DO \$\$ BEGIN
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wearpay_test') THEN
             CREATE ROLE wearpay_test LOGIN CREATEDB PASSWORD 'wearpay_test';
         END IF; END \$\$"
+    psql_admin -c "GRANT pg_signal_backend TO wearpay_test"
     [ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = 'wearpay_test'")" = 1 ] ||
         psql_admin -c "CREATE DATABASE wearpay_test OWNER wearpay_test"
     # Databases that an interrupted earlier run left behind.

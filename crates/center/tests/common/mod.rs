@@ -2,6 +2,7 @@
 //! center serving on loopback and a band's channel configuration.
 #![allow(dead_code)]
 
+use core::time::Duration;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -89,10 +90,22 @@ impl TestPostgres {
         self.admin.clone().database(&self.name).connect().await.unwrap()
     }
 
-    /// Drops the database, whatever still holds connections to it.
+    /// Drops the database, whatever still holds connections to it. A role without
+    /// pg_signal_backend cannot end an autovacuum worker that happens to be in it, so a
+    /// refusal is tried again while the worker finishes.
     pub async fn drop_database(&self) {
         let mut conn = self.admin.connect().await.unwrap();
-        conn.execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str()).await.unwrap();
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        for attempt in 1.. {
+            match conn.execute(drop.as_str()).await {
+                Ok(_) => break,
+                Err(e) if attempt < 50 => {
+                    eprintln!("dropping {} (attempt {attempt}): {e}", self.name);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("dropping {}: {e}", self.name),
+            }
+        }
         conn.close().await.unwrap();
     }
 }
