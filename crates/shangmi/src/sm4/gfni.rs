@@ -299,8 +299,7 @@ fn round_keys_impl(k: &mut [u32; 4], ck: &[u32; 32], rk: &mut [u32; 32]) {
         let s = _mm_gf2p8affineinv_epi64_epi8::<OUT_C>(_mm_gf2p8affine_epi64_epi8::<IN_C>(x, m_in), m_out);
         // τ is bytewise, so the byte order of the word in the register does not matter.
         let t = _mm_cvtsi128_si32(s) as u32;
-        *out = k[0] ^ t ^ t.rotate_left(13) ^ t.rotate_left(23);
-        *k = [k[1], k[2], k[3], *out];
+        *out = super::key_round(k, t);
     }
 }
 

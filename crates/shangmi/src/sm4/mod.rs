@@ -104,6 +104,16 @@ impl Backend {
     }
 }
 
+/// One round of the key schedule (GB/T 32907 §7.3) after τ: rk = K0 ^ L'(t), with
+/// L'(t) = t ^ (t <<< 13) ^ (t <<< 23); shifts `k` on by rk and returns it. Each back end
+/// computes t = τ(K1 ^ K2 ^ K3 ^ CK) its own way.
+#[inline(always)]
+pub(crate) fn key_round(k: &mut [u32; 4], t: u32) -> u32 {
+    let rk = k[0] ^ t ^ t.rotate_left(13) ^ t.rotate_left(23);
+    *k = [k[1], k[2], k[3], rk];
+    rk
+}
+
 #[cfg(feature = "std")]
 pub(crate) fn force_portable_env() -> bool {
     std::env::var_os(FORCE_PORTABLE_ENV).is_some_and(|v| v == "1")
@@ -179,10 +189,9 @@ impl Sm4Key {
             #[cfg(target_arch = "x86_64")]
             Backend::AesNi | Backend::Vaes => x86::Simd::AesNi.round_keys(&mut k, &CK, &mut enc),
             _ => {
-                for (i, rk) in enc.iter_mut().enumerate() {
-                    let t = portable::tau(k[1] ^ k[2] ^ k[3] ^ CK[i]);
-                    *rk = k[0] ^ t ^ t.rotate_left(13) ^ t.rotate_left(23);
-                    *k = [k[1], k[2], k[3], *rk];
+                for (rk, c) in enc.iter_mut().zip(CK) {
+                    let t = portable::tau(k[1] ^ k[2] ^ k[3] ^ c);
+                    *rk = key_round(&mut k, t);
                 }
             }
         }

@@ -340,8 +340,7 @@ fn round_keys_impl(k: &mut [u32; 4], ck: &[u32; 32], rk: &mut [u32; 32]) {
         let x = _mm_set1_epi32((k[1] ^ k[2] ^ k[3] ^ c) as i32);
         let s = _mm_aesenclast_si128(nibble_map(&TAB_TAU_IN, x), _mm_setzero_si128());
         let t = _mm_cvtsi128_si32(nibble_map(&TAB_TAU_OUT, s)) as u32;
-        *out = k[0] ^ t ^ t.rotate_left(13) ^ t.rotate_left(23);
-        *k = [k[1], k[2], k[3], *out];
+        *out = super::key_round(k, t);
     }
 }
 
