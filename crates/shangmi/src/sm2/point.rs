@@ -575,20 +575,23 @@ struct OddMultiplesOfG([Affine; 1 << (G_WNAF_WIDTH - 2)]);
 impl OddMultiplesOfG {
     /// The table of `q` (a multiple of G).
     fn of(q: &Affine) -> Self {
-        let q1 = q.to_jacobian();
-        let q2 = q1.double();
-        let mut points = Vec::with_capacity(1 << (G_WNAF_WIDTH - 2));
-        let mut multiple = q1;
-        points.push(multiple);
-        for _ in 1..1 << (G_WNAF_WIDTH - 2) {
-            multiple = multiple.add_vartime(&q2);
-            points.push(multiple);
-        }
-        let affine = batch_to_affine(&points);
-        let mut table = [Affine::default(); 1 << (G_WNAF_WIDTH - 2)];
-        table.copy_from_slice(&affine);
-        Self(table)
+        Self(odd_multiples(q))
     }
+}
+
+/// Q, 3Q, 5Q, …, (2N − 1)·Q for a point Q on the curve, made affine with one variable-time
+/// inversion, which the cheaper mixed additions repay. None is at infinity: the multipliers
+/// are below n.
+fn odd_multiples<const N: usize>(q: &Affine) -> [Affine; N] {
+    let q1 = q.to_jacobian();
+    let q2 = q1.double();
+    let mut multiples = [q1; N];
+    for j in 1..N {
+        multiples[j] = multiples[j - 1].add_vartime(&q2);
+    }
+    let mut table = [Affine::default(); N];
+    batch_to_affine_into(&multiples, &mut table);
+    table
 }
 
 /// u1·G + u2·P for public u1, u2 and P, in variable time: one chain of doublings shared by
@@ -603,18 +606,9 @@ pub fn mul_double_vartime(u1: &Scalar, u2: &Scalar, p: &Affine) -> Jacobian {
 pub struct OddMultiples([Affine; 1 << (P_WNAF_WIDTH - 2)]);
 
 impl OddMultiples {
-    /// The table of `p`, made affine with one variable-time inversion, which the cheaper
-    /// mixed additions repay. None is at infinity: the multipliers are below n.
+    /// The table of `p`.
     pub fn new(p: &Affine) -> Self {
-        let p1 = p.to_jacobian();
-        let p2 = p1.double();
-        let mut multiples = [p1; 1 << (P_WNAF_WIDTH - 2)];
-        for j in 1..multiples.len() {
-            multiples[j] = multiples[j - 1].add_vartime(&p2);
-        }
-        let mut table = [Affine::default(); 1 << (P_WNAF_WIDTH - 2)];
-        batch_to_affine_into(&multiples, &mut table);
-        Self(table)
+        Self(odd_multiples(p))
     }
 
     /// u1·G + u2·P for public u1 and u2, in variable time ([`mul_double_vartime_with`]).
