@@ -27,12 +27,40 @@ pub const CAPACITY: usize = 4096;
 /// Verifications under a key with its plain table before it gets the split tables.
 pub const SPLIT_AFTER: u32 = 2;
 
+/// A table a key gets once it has been used more than `after` times: the policy of both the
+/// split verification tables and the encryption comb, which cost more to make than one use
+/// of the key saves.
+#[derive(Debug)]
+struct ForRecurring<T> {
+    table: once_cell::race::OnceBox<T>,
+    uses: AtomicU32,
+    after: u32,
+}
+
+impl<T> ForRecurring<T> {
+    const fn new(after: u32) -> Self {
+        Self { table: once_cell::race::OnceBox::new(), uses: AtomicU32::new(0), after }
+    }
+
+    /// Counts a use; the table if it is made or this use is the one past `after` (which
+    /// makes it), else `None`. Which it is depends only on the count, never on secrets.
+    fn get(&self, make: impl FnOnce() -> T) -> Option<&T> {
+        if let Some(table) = self.table.get() {
+            return Some(table);
+        }
+        if self.uses.fetch_add(1, Relaxed) < self.after {
+            return None;
+        }
+        // Racing threads may both make it; one is kept.
+        Some(self.table.get_or_init(|| Box::new(make())))
+    }
+}
+
 /// A public key ready for verification.
 #[derive(Debug)]
 pub(crate) struct PreparedKey {
     multiples: OddMultiples,
-    split: once_cell::race::OnceBox<SplitOddMultiples>,
-    verified: AtomicU32,
+    split: ForRecurring<SplitOddMultiples>,
     /// The ID Z was computed for, and Z.
     id: Vec<u8>,
     z: HashOutput,
@@ -44,8 +72,7 @@ impl PreparedKey {
         let point = super::public_point(public)?;
         Ok(Self {
             multiples: OddMultiples::new(&point),
-            split: once_cell::race::OnceBox::new(),
-            verified: AtomicU32::new(0),
+            split: ForRecurring::new(SPLIT_AFTER),
             id: id.to_vec(),
             z: z_value(&SM3, id, public)?,
         })
@@ -53,15 +80,10 @@ impl PreparedKey {
 
     /// u1·G + u2·P for public u1 and u2, with the split tables once the key has recurred.
     pub(crate) fn mul_double_vartime(&self, u1: &Scalar, u2: &Scalar) -> Jacobian {
-        if let Some(split) = self.split.get() {
-            return split.mul_double_vartime(u1, u2);
+        match self.split.get(|| SplitOddMultiples::new(self.multiples.point())) {
+            Some(split) => split.mul_double_vartime(u1, u2),
+            None => self.multiples.mul_double_vartime(u1, u2),
         }
-        if self.verified.fetch_add(1, Relaxed) < SPLIT_AFTER {
-            return self.multiples.mul_double_vartime(u1, u2);
-        }
-        // Racing threads may both make the tables; one set is kept.
-        let split = self.split.get_or_init(|| Box::new(SplitOddMultiples::new(self.multiples.point())));
-        split.mul_double_vartime(u1, u2)
     }
 
     /// Z for `id`: the one kept if `id` is the ID it was prepared with.
@@ -130,28 +152,23 @@ pub const COMB_AFTER: u32 = 32;
 #[derive(Debug)]
 pub(crate) struct EncryptionKey {
     point: Affine,
-    comb: once_cell::race::OnceBox<CombTable>,
-    encrypted: AtomicU32,
+    comb: ForRecurring<CombTable>,
 }
 
 impl EncryptionKey {
     /// Fails for a point off the curve.
     fn new(public: &Sm2PublicKey) -> Result<Self, Error> {
         let point = super::public_point(public)?;
-        Ok(Self { point, comb: once_cell::race::OnceBox::new(), encrypted: AtomicU32::new(0) })
+        Ok(Self { point, comb: ForRecurring::new(COMB_AFTER) })
     }
 
     /// k·P for a secret k, in constant time in k (which route is taken depends only on how
     /// often the key was used).
     pub(crate) fn mul(&self, k: &Scalar) -> Jacobian {
-        if let Some(comb) = self.comb.get() {
-            return comb.mul(k);
+        match self.comb.get(|| CombTable::new(&self.point)) {
+            Some(comb) => comb.mul(k),
+            None => mul_point(k, &self.point),
         }
-        if self.encrypted.fetch_add(1, Relaxed) < COMB_AFTER {
-            return mul_point(k, &self.point);
-        }
-        // Racing threads may both make the comb; one is kept.
-        self.comb.get_or_init(|| Box::new(CombTable::new(&self.point))).mul(k)
     }
 }
 
