@@ -3,10 +3,12 @@
 //! The structure follows the fastest C implementations (OpenSSL's `sm3.c`, GmSSL): the 64
 //! rounds are unrolled so that the register roles rotate instead of the values moving, the
 //! rotations of B and F are applied in place (`B <<< 9`, `F <<< 19`) one round late, the
-//! constants `T_j <<< j` are folded in at compile time, and the message expansion runs on a
+//! constants `T_j <<< j` are computed at compile time (and added in the order that keeps
+//! E's chain short), and the message expansion runs on a
 //! 16-word window, four rounds ahead of its use, so it fills the gaps of the round chain.
 //! SM3 has no secret-dependent branches or indices, so this is constant time as it stands.
 use alloc::boxed::Box;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use wearpay_crypto::{Hash, HashAlgorithm, HashContext, HashOutput};
 
@@ -20,6 +22,21 @@ const TJ: [u32; 64] = {
     while j < 64 {
         let base: u32 = if j < 16 { 0x79cc_4519 } else { 0x7a87_9d8a };
         t[j] = base.rotate_left((j % 32) as u32);
+        j += 1;
+    }
+    t
+};
+
+/// [`TJ`] as words the compiler must load rather than fold. SS1 = (A <<< 12) + E + T_j:
+/// E is the last of the three to be ready (it is the previous round's P0), so it should be
+/// added last, but LLVM moves a known constant to the end of a sum, which puts two
+/// additions between E and SS1 instead of one. A loaded value is left where it stands.
+/// That takes a cycle off the E chain each round, which bounds the rounds (about 1.5%).
+static TJ_LOADED: [AtomicU32; 64] = {
+    let mut t = [const { AtomicU32::new(0) }; 64];
+    let mut j = 0;
+    while j < 64 {
+        t[j] = AtomicU32::new(TJ[j]);
         j += 1;
     }
     t
@@ -59,7 +76,7 @@ fn gg1(x: u32, y: u32, z: u32) -> u32 {
 macro_rules! round {
     ($ff:ident, $gg:ident, $a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident, $j:expr, $wi:expr, $wj:expr) => {{
         let a12 = $a.rotate_left(12);
-        let ss1 = a12.wrapping_add($e).wrapping_add(TJ[$j]).rotate_left(7);
+        let ss1 = a12.wrapping_add(TJ_LOADED[$j].load(Relaxed)).wrapping_add($e).rotate_left(7);
         let tt1 = $ff($a, $b, $c).wrapping_add($d).wrapping_add(ss1 ^ a12).wrapping_add($wj);
         let tt2 = $gg($e, $f, $g).wrapping_add($h).wrapping_add(ss1).wrapping_add($wi);
         $b = $b.rotate_left(9);
