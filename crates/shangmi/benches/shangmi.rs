@@ -82,8 +82,8 @@ fn sm2(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("decrypt_48B", p.name), |b| b.iter(|| key.decrypt(black_box(&ct)).unwrap()));
         g.bench_function(BenchmarkId::new("keygen", p.name), |b| b.iter(|| p.sm2.generate(p.random).unwrap()));
     }
-    // Each verification under a key not seen before: more keys than shangmi keeps prepared
-    // (it starts afresh when full), taken in turn.
+    // Each verification under a key not seen before: more keys than shangmi keeps prepared,
+    // taken in turn, so each is gone (dropped as not asked for again) when its turn comes.
     let keys: Vec<_> = (0..5000u32)
         .map(|i| {
             let mut secret = [0x17; 32];

@@ -5,7 +5,8 @@
 //! the same key. The center verifies the same bands' keys again and again (each
 //! CertificateVerify and each payment request), so with `std` prepared keys are kept in a
 //! process-wide map keyed by the full encoded point, with a randomly keyed hasher, up to
-//! [`CAPACITY`] keys; when full it starts afresh. A key verified more than [`SPLIT_AFTER`]
+//! [`CAPACITY`] keys; when full it drops the keys not asked for again since it last filled.
+//! A key verified more than [`SPLIT_AFTER`]
 //! times also gets the split tables ([`SplitOddMultiples`]): they cost about a verification
 //! to make and halve each verification after, so they go only to keys that recur, and a
 //! key verified once or twice costs what it did without them. Everything in it is derived
@@ -19,8 +20,8 @@ use super::field::Scalar;
 use super::point::{Affine, CombTable, Jacobian, OddMultiples, SplitOddMultiples, mul_point};
 use crate::sm3::SM3;
 
-/// How many keys the map holds before it starts afresh (about 700 bytes each, 2.8 KiB with
-/// the split tables).
+/// How many keys the map holds before it makes room (about 700 bytes each, 2.8 KiB with the
+/// split tables).
 #[cfg(feature = "std")]
 pub const CAPACITY: usize = 4096;
 
@@ -92,12 +93,20 @@ impl PreparedKey {
     }
 }
 
+/// A kept key, and whether it was asked for again since the map last filled.
+#[cfg(feature = "std")]
+#[derive(Debug)]
+struct Kept<T> {
+    key: Arc<T>,
+    used: bool,
+}
+
 /// The process-wide maps of prepared keys, by encoded point.
 #[cfg(feature = "std")]
-type KeyMap<T> = std::sync::Mutex<Option<std::collections::HashMap<[u8; 65], Arc<T>>>>;
+type KeyMap<T> = std::sync::Mutex<Option<std::collections::HashMap<[u8; 65], Kept<T>>>>;
 
-/// The key of `public` in `map`, or made by `make` and kept; when the map holds `capacity`
-/// keys it starts afresh.
+/// The key of `public` in `map`, or made by `make` and kept; a full map makes room first
+/// ([`make_room`]).
 #[cfg(feature = "std")]
 fn kept<T>(
     map: &KeyMap<T>,
@@ -108,18 +117,40 @@ fn kept<T>(
     let sec1 = public.as_sec1();
     // A poisoned lock only means another thread panicked mid-insert: the map is still a map.
     let lock = || map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(key) = lock().as_ref().and_then(|m| m.get(sec1).cloned()) {
-        return Ok(key);
+    {
+        let mut guard = lock();
+        if let Some(kept) = guard.as_mut().and_then(|m| m.get_mut(sec1)) {
+            kept.used = true;
+            return Ok(kept.key.clone());
+        }
     }
     // Made outside the lock; racing threads may both make the same key, harmlessly.
     let key = Arc::new(make()?);
     let mut guard = lock();
     let map = guard.get_or_insert_with(std::collections::HashMap::new);
     if map.len() >= capacity {
-        map.clear();
+        make_room(map, capacity);
     }
-    map.insert(*sec1, key.clone());
+    map.insert(*sec1, Kept { key: key.clone(), used: false });
     Ok(key)
+}
+
+/// Empties a full map down to at most three quarters: keeps the keys asked for again since
+/// it last filled, and clears their marks (one bit of "least recently used", as a clock
+/// does). So the keys in steady use, a center's active bands, stay through any stream of keys
+/// seen once, which go first. If more than three quarters were used, arbitrary ones go
+/// too (the hasher is randomly keyed). Each sweep reads the whole map but frees a quarter
+/// of it, so it costs a few entries per key kept.
+#[cfg(feature = "std")]
+fn make_room<T>(map: &mut std::collections::HashMap<[u8; 65], Kept<T>>, capacity: usize) {
+    map.retain(|_, kept| core::mem::take(&mut kept.used));
+    let keep = capacity / 4 * 3;
+    if map.len() > keep {
+        let excess: Vec<[u8; 65]> = map.keys().take(map.len() - keep).copied().collect();
+        for sec1 in &excess {
+            map.remove(sec1);
+        }
+    }
 }
 
 /// `public` prepared for verification, from the map if it was seen before.
@@ -135,7 +166,7 @@ pub(crate) fn prepared(public: &Sm2PublicKey, id: &[u8]) -> Result<Arc<PreparedK
     PreparedKey::new(public, id).map(Arc::new)
 }
 
-/// How many encryption keys the map holds before it starts afresh (up to 88 KiB each).
+/// How many encryption keys the map holds before it makes room (up to 88 KiB each).
 #[cfg(feature = "std")]
 pub const ENCRYPTION_CAPACITY: usize = 16;
 
@@ -183,4 +214,69 @@ pub(crate) fn encryption_key(public: &Sm2PublicKey) -> Result<Arc<EncryptionKey>
 #[cfg(not(feature = "std"))]
 pub(crate) fn encryption_key(public: &Sm2PublicKey) -> Result<Arc<EncryptionKey>, Error> {
     EncryptionKey::new(public).map(Arc::new)
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use core::cell::Cell;
+
+    use super::*;
+
+    fn key(i: u8) -> Sm2PublicKey {
+        let mut sec1 = [i; 65];
+        sec1[0] = 0x04;
+        Sm2PublicKey::from_sec1(&sec1).unwrap()
+    }
+
+    /// Asks `map` for key `i`; true if it had to be made.
+    fn ask(map: &KeyMap<u8>, i: u8) -> bool {
+        let made = Cell::new(false);
+        let got = kept(map, 8, &key(i), || {
+            made.set(true);
+            Ok(i)
+        })
+        .unwrap();
+        assert_eq!(*got, i);
+        made.get()
+    }
+
+    #[test]
+    fn keys_asked_for_again_outlive_keys_seen_once() {
+        let map: KeyMap<u8> = std::sync::Mutex::new(None);
+        for i in 0..8 {
+            assert!(ask(&map, i));
+        }
+        for i in 0..4 {
+            assert!(!ask(&map, i), "key {i} is kept");
+        }
+        // Full: the ninth key drops the four not asked for again.
+        assert!(ask(&map, 8));
+        assert_eq!(map.lock().unwrap().as_ref().unwrap().len(), 5);
+        for i in 0..4 {
+            assert!(!ask(&map, i), "key {i} in use survives");
+        }
+        for i in 4..8 {
+            assert!(ask(&map, i), "key {i} seen once was dropped");
+        }
+        // A failed make keeps nothing.
+        assert!(kept(&map, 8, &key(9), || Err(Error::InvalidPublicKey)).is_err());
+        assert!(ask(&map, 9));
+    }
+
+    #[test]
+    fn a_full_map_of_keys_in_use_still_makes_room() {
+        let map: KeyMap<u8> = std::sync::Mutex::new(None);
+        for i in 0..8 {
+            assert!(ask(&map, i));
+            assert!(!ask(&map, i));
+        }
+        assert!(ask(&map, 8));
+        let m = map.lock().unwrap();
+        let m = m.as_ref().unwrap();
+        // Six of the eight stay, their marks cleared, and the new key.
+        assert_eq!(m.len(), 7);
+        assert!(m.contains_key(key(8).as_sec1()));
+        assert!(m.values().all(|k| !k.used));
+    }
 }
