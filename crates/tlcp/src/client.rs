@@ -15,7 +15,7 @@ use crate::msgs::{
     ClientExtension, ClientHelloPayload, Compression, Extension, HandshakeMessage, HandshakePayload, ProtocolVersion,
     ServerExtension, ServerNameEntry, SessionId,
 };
-use crate::prf::{self, MASTER_SECRET_LEN};
+use crate::prf::MasterSecret;
 use crate::record_layer::crypto_hash;
 use crate::session::StoredSession;
 use crate::suites::{CipherSuite, SuiteParams};
@@ -145,11 +145,12 @@ impl State for ExpectServerHello {
             if stored.suite != sh.cipher_suite {
                 return Err(Error::IllegalParameter("resumed session with another suite"));
             }
-            install_keys(cx, &params, &stored.master_secret, &hs.client_random, &server_random, true)?;
+            let master = MasterSecret::new(&cx.provider, crypto_hash(&params), stored.master_secret.clone());
+            install_keys(cx, &params, &master, &hs.client_random, &server_random, true)?;
             return Ok(Box::new(ExpectCcs {
                 hs,
                 params,
-                master: stored.master_secret.clone(),
+                master,
                 order,
                 session_id: sh.session_id,
                 resumed: true,
@@ -274,7 +275,7 @@ impl ExpectCertificateRequest {
             cx.send_handshake(&cv, &mut hs.transcript)?;
         }
 
-        let master = prf::master_secret(
+        let master = MasterSecret::derive(
             &cx.provider,
             crypto_hash(&params),
             pre_master.as_ref(),
@@ -299,12 +300,7 @@ impl ExpectCertificateRequest {
     }
 }
 
-fn send_finished(
-    cx: &mut Common,
-    hs: &mut Hs,
-    params: &SuiteParams,
-    master: &[u8; MASTER_SECRET_LEN],
-) -> Result<(), Error> {
+fn send_finished(cx: &mut Common, hs: &mut Hs, params: &SuiteParams, master: &MasterSecret) -> Result<(), Error> {
     cx.send_ccs()?;
     let vd = verify_data(cx, params, master, CLIENT_FINISHED, &mut hs.transcript);
     cx.send_handshake(&HandshakeMessage::new(HandshakePayload::Finished(vd)), &mut hs.transcript)
@@ -314,7 +310,7 @@ fn send_finished(
 struct ExpectCcs {
     hs: Hs,
     params: SuiteParams,
-    master: Zeroizing<[u8; MASTER_SECRET_LEN]>,
+    master: MasterSecret,
     order: NegotiatedOrder,
     session_id: SessionId,
     resumed: bool,
@@ -360,7 +356,7 @@ impl State for ExpectFinished {
                 StoredSession {
                     id: session_id.as_slice().to_vec(),
                     suite: params.suite,
-                    master_secret: master,
+                    master_secret: master.into_bytes(),
                     created: now,
                     peer: None,
                     peer_subject: peer_subject.clone(),

@@ -6,7 +6,7 @@ use wearpay_crypto::{PublicKey, SignatureScheme};
 use crate::conn::{Common, Error, ExporterSecret, Input, Transcript};
 use crate::deframer::JoinedMessage;
 use crate::msgs::VERIFY_DATA_LEN;
-use crate::prf::{self, MASTER_SECRET_LEN};
+use crate::prf::MasterSecret;
 use crate::record_layer::{DirectionKeys, RecordOpener, RecordSealer, crypto_hash};
 use crate::suites::{KeyExchange, SuiteParams};
 
@@ -30,13 +30,13 @@ pub(crate) fn expect_handshake<'a>(input: &Input<'a>, expected: &'static str) ->
 pub(crate) fn install_keys(
     cx: &mut Common,
     params: &SuiteParams,
-    master: &[u8; MASTER_SECRET_LEN],
+    master: &MasterSecret,
     client_random: &[u8; 32],
     server_random: &[u8; 32],
     is_client: bool,
 ) -> Result<(), Error> {
     let (m, k, iv) = (params.mac_key_len, params.enc_key_len, params.fixed_iv_len);
-    let kb = prf::key_block(&cx.provider, crypto_hash(params), master, client_random, server_random, 2 * (m + k + iv));
+    let kb = master.key_block(client_random, server_random, 2 * (m + k + iv));
     let client =
         DirectionKeys { mac_key: &kb[..m], enc_key: &kb[2 * m..2 * m + k], iv: &kb[2 * m + 2 * k..2 * m + 2 * k + iv] };
     let server = DirectionKeys {
@@ -48,7 +48,7 @@ pub(crate) fn install_keys(
     cx.pending_sealer = Some(RecordSealer::new(&cx.provider, params, write)?);
     cx.pending_opener = Some(RecordOpener::new(&cx.provider, params, read)?);
     cx.exporter = Some(ExporterSecret {
-        master: wearpay_crypto::Zeroizing::new(*master),
+        master: wearpay_crypto::Zeroizing::new(*master.bytes()),
         client_random: *client_random,
         server_random: *server_random,
         hash: crypto_hash(params),
@@ -60,13 +60,12 @@ pub(crate) fn install_keys(
 pub(crate) fn verify_data(
     cx: &Common,
     params: &SuiteParams,
-    master: &[u8; MASTER_SECRET_LEN],
+    master: &MasterSecret,
     label: &[u8],
     transcript: &mut Transcript,
 ) -> [u8; VERIFY_DATA_LEN] {
-    let hash = crypto_hash(params);
-    let th = transcript.hash(&cx.provider, hash);
-    prf::verify_data(&cx.provider, hash, master, label, th.as_ref())
+    let th = transcript.hash(&cx.provider, crypto_hash(params));
+    master.verify_data(label, th.as_ref())
 }
 
 /// F8–F10: checks the peer's Finished against the transcript so far (in constant time),
@@ -75,7 +74,7 @@ pub(crate) fn check_finished(
     cx: &Common,
     input: &Input<'_>,
     params: &SuiteParams,
-    master: &[u8; MASTER_SECRET_LEN],
+    master: &MasterSecret,
     label: &[u8],
     transcript: &mut Transcript,
 ) -> Result<(), Error> {

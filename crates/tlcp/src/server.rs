@@ -16,7 +16,7 @@ use crate::msgs::{
     CertificateRequestPayload, ClientCertificateType, ClientExtension, Compression, HandshakeMessage, HandshakePayload,
     ProtocolVersion, ServerExtension, ServerHelloPayload, SessionId,
 };
-use crate::prf::{self, MASTER_SECRET_LEN};
+use crate::prf::MasterSecret;
 use crate::record_layer::crypto_hash;
 use crate::session::StoredSession;
 use crate::suites::{CipherSuite, SuiteParams};
@@ -202,13 +202,14 @@ fn resume(
         extensions,
     };
     cx.send_handshake(&HandshakeMessage::new(HandshakePayload::ServerHello(hello)), &mut hs.transcript)?;
-    install_keys(cx, &params, &stored.master_secret, &client_random, &server_random, false)?;
-    send_finished(cx, &mut hs, &stored.master_secret)?;
+    let master = MasterSecret::new(&cx.provider, crypto_hash(&params), stored.master_secret);
+    install_keys(cx, &params, &master, &client_random, &server_random, false)?;
+    send_finished(cx, &mut hs, &master)?;
     let peer = stored.peer.ok_or(Error::HandshakeNotComplete)?;
-    Ok(Box::new(ExpectCcs { hs, master: stored.master_secret, peer, resumed: true }))
+    Ok(Box::new(ExpectCcs { hs, master, peer, resumed: true }))
 }
 
-fn send_finished(cx: &mut Common, hs: &mut Hs, master: &[u8; MASTER_SECRET_LEN]) -> Result<(), Error> {
+fn send_finished(cx: &mut Common, hs: &mut Hs, master: &MasterSecret) -> Result<(), Error> {
     cx.send_ccs()?;
     let vd = verify_data(cx, &hs.params, master, SERVER_FINISHED, &mut hs.transcript);
     cx.send_handshake(&HandshakeMessage::new(HandshakePayload::Finished(vd)), &mut hs.transcript)
@@ -267,7 +268,7 @@ impl State for ExpectClientKeyExchange {
             }
         }
         hs.transcript.add(&msg.encoded);
-        let master = prf::master_secret(
+        let master = MasterSecret::derive(
             &cx.provider,
             crypto_hash(&hs.params),
             pre_master.as_ref(),
@@ -283,7 +284,7 @@ impl State for ExpectClientKeyExchange {
 struct ExpectCertificateVerify {
     hs: Hs,
     peer: PeerIdentity,
-    master: Zeroizing<[u8; MASTER_SECRET_LEN]>,
+    master: MasterSecret,
 }
 
 impl State for ExpectCertificateVerify {
@@ -310,7 +311,7 @@ impl State for ExpectCertificateVerify {
 /// The terminal's ChangeCipherSpec awaited.
 struct ExpectCcs {
     hs: Hs,
-    master: Zeroizing<[u8; MASTER_SECRET_LEN]>,
+    master: MasterSecret,
     peer: PeerIdentity,
     resumed: bool,
 }
@@ -343,7 +344,7 @@ impl State for ExpectFinished {
                 StoredSession {
                     id: hs.session_id.as_slice().to_vec(),
                     suite: hs.params.suite,
-                    master_secret: master,
+                    master_secret: master.into_bytes(),
                     created: now,
                     peer_subject: peer.subject.clone(),
                     peer: Some(peer.clone()),

@@ -11,7 +11,7 @@
 use alloc::{format, string::String, vec::Vec};
 
 use serde_json::Value;
-use wearpay_crypto::{HashAlgorithm, PrivateKey, PublicKey, SignatureScheme, portable::PROVIDER};
+use wearpay_crypto::{HashAlgorithm, PrivateKey, PublicKey, SignatureScheme, Zeroizing, portable::PROVIDER};
 use wearpay_pki::Certificate;
 
 use crate::codec::Codec;
@@ -21,7 +21,7 @@ use crate::msgs::{
     AlertDescription, AlertLevel, AlertMessage, ChangeCipherSpec, ContentType, HandshakePayload, HandshakeType,
     ProtocolVersion,
 };
-use crate::prf::{self, MASTER_SECRET_LEN};
+use crate::prf::{self, MASTER_SECRET_LEN, MasterSecret};
 use crate::record_layer::{DirectionKeys, RecordOpener, crypto_hash};
 use crate::suites::{BulkCipher, CipherSuite, SuiteParams};
 
@@ -397,6 +397,11 @@ fn key_block_matches_the_transcript() {
         for (part, name) in s.cut(&kb).iter().zip(names) {
             assert_eq!(*part, unhex(&expected[name]), "{}: {name}", s.name);
         }
+        // The handshake's route: the master secret with its HMAC key prepared once.
+        let (cr, sr) = (s.client_random(), s.server_random());
+        let master = MasterSecret::derive(&PROVIDER, s.hash(), &s.pre_master(), &cr, &sr);
+        assert_eq!(master.bytes(), &s.master(), "{}: prepared master secret", s.name);
+        assert_eq!(*master.key_block(&cr, &sr, kb.len()), kb, "{}: key block under the prepared key", s.name);
     }
 }
 
@@ -471,6 +476,8 @@ fn every_protected_record_opens_and_both_finished_verify() {
             let th = s.transcript_hash(&all[..at]);
             let expected = prf::verify_data(&PROVIDER, s.hash(), &master, label, &th);
             assert_eq!(received, expected, "{}: {key}", s.name);
+            let prepared = MasterSecret::new(&PROVIDER, s.hash(), Zeroizing::new(master));
+            assert_eq!(prepared.verify_data(label, &th), received, "{}: {key} under the prepared key", s.name);
             assert_eq!(received.to_vec(), s.derived(key), "{}: {key}", s.name);
         }
         // Leaving the ticket out of the server's hash gives another value.
