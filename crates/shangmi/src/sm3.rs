@@ -3,9 +3,9 @@
 //! The structure follows the fastest C implementations (OpenSSL's `sm3.c`, GmSSL): the 64
 //! rounds are unrolled so that the register roles rotate instead of the values moving, the
 //! rotations of B and F are applied in place (`B <<< 9`, `F <<< 19`) one round late, the
-//! constants `T_j <<< j` are computed at compile time (and added in the order that keeps
-//! E's chain short), and the message expansion runs on a
-//! 16-word window, four rounds ahead of its use, so it fills the gaps of the round chain.
+//! constants `T_j <<< j` are computed at compile time (and added where they keep E's chain
+//! short), and the message expansion runs on a 16-word window, four rounds ahead of its
+//! use, so it fills the gaps of the round chain.
 //! SM3 has no secret-dependent branches or indices, so this is constant time as it stands.
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -31,7 +31,7 @@ const TJ: [u32; 64] = {
 /// E is the last of the three to be ready (it is the previous round's P0), so it should be
 /// added last, but LLVM moves a known constant to the end of a sum, which puts two
 /// additions between E and SS1 instead of one. A loaded value is left where it stands.
-/// That takes a cycle off the E chain each round, which bounds the rounds (about 1.5%).
+/// That takes a cycle off the E chain each round, which bounds the rounds (about 1.3%).
 static TJ_LOADED: [AtomicU32; 64] = {
     let mut t = [const { AtomicU32::new(0) }; 64];
     let mut j = 0;

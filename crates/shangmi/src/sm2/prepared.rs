@@ -6,11 +6,11 @@
 //! CertificateVerify and each payment request), so with `std` prepared keys are kept in a
 //! process-wide map keyed by the full encoded point, with a randomly keyed hasher, up to
 //! [`CAPACITY`] keys; when full it drops the keys not asked for again since it last filled.
-//! A key verified more than [`SPLIT_AFTER`]
-//! times also gets the split tables ([`SplitOddMultiples`]): they cost about a verification
-//! to make and halve each verification after, so they go only to keys that recur, and a
-//! key verified once or twice costs what it did without them. Everything in it is derived
-//! from public data. Without `std` each verification prepares its key.
+//! A key verified more than [`SPLIT_AFTER`] times also gets the split tables
+//! ([`SplitOddMultiples`]): they cost about a verification to make and halve each
+//! verification after, so they go only to keys that recur, and a key verified once or
+//! twice costs what it did without them. Everything in it is derived from public data.
+//! Without `std` each verification prepares its key.
 use alloc::{boxed::Box, sync::Arc, vec::Vec};
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
