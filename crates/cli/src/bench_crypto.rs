@@ -70,15 +70,17 @@ struct Bench {
 /// How many keys the `_new_key` operations take in turn: more than shangmi keeps.
 const FRESH_KEYS: usize = 5000;
 
+/// A new SM2 key made with `provider`, its public key, and its signature of [`MESSAGE`].
+fn signed_key(provider: &CryptoProvider) -> anyhow::Result<(Box<dyn PrivateKey>, Sm2PublicKey, Vec<u8>)> {
+    let key = provider.sm2.generate(provider.random)?;
+    let PublicKey::Sm2(public) = SigningKey::public_key(&*key) else { bail!("not an SM2 key") };
+    let signature = key.sign(&MESSAGE)?;
+    Ok((key, public, signature))
+}
+
 /// [`FRESH_KEYS`] keys and a signature by each, made with `provider`.
 fn fresh_keys(provider: &CryptoProvider) -> anyhow::Result<Vec<(Sm2PublicKey, Vec<u8>)>> {
-    (0..FRESH_KEYS)
-        .map(|_| {
-            let key = provider.sm2.generate(provider.random)?;
-            let PublicKey::Sm2(public) = SigningKey::public_key(&*key) else { bail!("not an SM2 key") };
-            Ok((public, key.sign(&MESSAGE)?))
-        })
-        .collect()
+    (0..FRESH_KEYS).map(|_| signed_key(provider).map(|(_, public, signature)| (public, signature))).collect()
 }
 
 const MESSAGE: [u8; 100] = [0x5a; 100];
@@ -86,9 +88,7 @@ const PREMASTER: [u8; 48] = [0x48; 48];
 
 impl Bench {
     fn new(provider: CryptoProvider, fresh: Rc<Vec<(Sm2PublicKey, Vec<u8>)>>) -> anyhow::Result<Self> {
-        let key = provider.sm2.generate(provider.random).context("SM2 key")?;
-        let PublicKey::Sm2(public) = SigningKey::public_key(&*key) else { bail!("not an SM2 key") };
-        let signature = key.sign(&MESSAGE)?;
+        let (key, public, signature) = signed_key(&provider).context("SM2 key")?;
         let ciphertext = provider.sm2.encrypt(&public, &PREMASTER, provider.random)?;
         let gcm = provider.sm4_gcm.new_key(&[1; 16])?;
         let cbc = provider.sm4_cbc.new_key(&[1; 16])?;
